@@ -1,0 +1,214 @@
+"""
+Reading the C{.ini} file (SPEC section 6) into typed, validated settings.
+
+Every problem is reported as one L{ConfigError} naming the file, the
+section, the key and what is wrong, so that twistd can stop with one clear
+line instead of a traceback.
+"""
+
+import configparser
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, TypeVar, Union
+
+from tcpbridge.profile import PARAMETERS, BadValue, Value
+
+SECTION_PREFIX = "bridge:"
+
+T = TypeVar("T")
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+class ConfigError(Exception):
+    """
+    The configuration cannot be used; the message says where and why.
+    """
+
+
+@dataclass
+class BridgeConfig:
+    """
+    The settings of one bridge.  Every field but C{name} and C{device} has
+    the default of SPEC section 6.
+    """
+
+    name: str = "test"
+    device: str = ""
+    baudrate: int = 115200
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: float = 1
+    flowcontrol: str = "none"
+    interface: str = "0.0.0.0"
+    allow: Optional[Sequence[Network]] = None
+    profile: Optional[str] = None
+    dialect: str = "w302"
+    link: str = "auto"
+    connect_timeout: float = 30.0
+    line_limit: int = 1024
+    identity: str = "tcpbridge Wavecom-compatible TCP bridge"
+    parameters: Dict[str, Value] = field(default_factory=dict)
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError("not a whole number: %r" % (text,))
+        if not low <= value <= high:
+            raise ValueError("%d is not between %d and %d" % (value, low, high))
+        return value
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text.lower() not in choices:
+            raise ValueError("%r is not one of %s" % (text, ", ".join(choices)))
+        return text.lower()
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("not a number of seconds: %r" % (text,))
+    if not 0 < value <= 86400:
+        raise ValueError("%s is not between 0 and 86400 seconds" % (text,))
+    return value
+
+
+def _stopbits(text: str) -> float:
+    if text not in ("1", "1.5", "2"):
+        raise ValueError("%r is not 1, 1.5 or 2" % (text,))
+    return float(text) if text == "1.5" else int(text)
+
+
+def _address(text: str) -> str:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError("not an IP address: %r" % (text,))
+    return text
+
+
+def _networks(text: str) -> List[Network]:
+    networks = []
+    for item in text.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError("not a network (CIDR): %r" % (item,))
+    return networks
+
+
+def _device(text: str) -> str:
+    if not text or text == "pty:":
+        raise ValueError("empty device")
+    return text
+
+
+def _parity(text: str) -> str:
+    return _choice("n", "e", "o", "m", "s")(text).upper()
+
+
+#: Each key a bridge section may hold, and how its text becomes a value.
+KEYS: Dict[str, Callable[[str], object]] = {
+    "device": _device,
+    "baudrate": _integer(50, 4000000),
+    "bytesize": _integer(5, 8),
+    "parity": _parity,
+    "stopbits": _stopbits,
+    "flowcontrol": _choice("none", "rtscts", "xonxoff"),
+    "interface": _address,
+    "allow": _networks,
+    "profile": str,
+    "dialect": _choice("w302", "universal-ip"),
+    "link": _choice("auto", "explicit"),
+    "connect_timeout": _seconds,
+    "line_limit": _integer(80, 65536),
+    "identity": str,
+}
+
+
+def _parameter(name: str) -> Callable[[str], Value]:
+    def parse(text: str) -> Value:
+        try:
+            return PARAMETERS[name].parse(text.strip('"'))
+        except BadValue as e:
+            raise ValueError(str(e))
+
+    return parse
+
+
+for _name in PARAMETERS:
+    KEYS[_name.lower()] = _parameter(_name)
+
+
+def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
+    """
+    Parse the text of a C{.ini} file into one L{BridgeConfig} per
+    C{[bridge:NAME]} section.
+
+    @raise ConfigError: naming file, section and key, for the first problem.
+    """
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    try:
+        parser.read_string(text, source=filename)
+    except configparser.DuplicateSectionError as e:
+        raise ConfigError("%s: [%s] appears twice: duplicate bridge name" % (filename, e.section))
+    except configparser.DuplicateOptionError as e:
+        raise ConfigError("%s: [%s] %s: key appears twice" % (filename, e.section, e.option))
+    except configparser.Error as e:
+        raise ConfigError("%s: %s" % (filename, " ".join(str(e).split())))
+    bridges = []
+    for section in parser.sections():
+        if not section.startswith(SECTION_PREFIX):
+            raise ConfigError(
+                "%s: [%s]: unknown section (bridges are [%sNAME])"
+                % (filename, section, SECTION_PREFIX)
+            )
+        name = section[len(SECTION_PREFIX) :].strip()
+        if not name:
+            raise ConfigError("%s: [%s]: the bridge has no name" % (filename, section))
+        values: Dict[str, object] = {}
+        parameters: Dict[str, Value] = {}
+        for key, raw in parser.items(section):
+            where = "%s: [%s] %s" % (filename, section, key)
+            parse = KEYS.get(key)
+            if parse is None:
+                raise ConfigError("%s: unknown key" % (where,))
+            try:
+                value = parse(raw.strip())
+            except ValueError as e:
+                raise ConfigError("%s: %s" % (where, e))
+            if key.upper() in PARAMETERS:
+                parameters[key] = value  # type: ignore[assignment]
+            else:
+                values[key] = value
+        if "device" not in values:
+            raise ConfigError("%s: [%s] device: missing (required)" % (filename, section))
+        bridges.append(BridgeConfig(name=name, parameters=parameters, **values))  # type: ignore[arg-type]
+    if not bridges:
+        raise ConfigError("%s: no [%sNAME] section: nothing to run" % (filename, SECTION_PREFIX))
+    return bridges
+
+
+def readConfig(path: str) -> List[BridgeConfig]:
+    """
+    Read and parse the C{.ini} file at C{path}.
+
+    @raise ConfigError: if it cannot be read or is not valid.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError("%s: cannot read: %s" % (path, e.strerror or e))
+    except UnicodeDecodeError as e:
+        raise ConfigError("%s: not UTF-8 text: %s" % (path, e))
+    return parseConfig(text, path)

@@ -1,0 +1,163 @@
+"""
+Listening for one session (SPEC section 3): the address filter, and a
+server factory that admits the first allowed connection and no other.
+
+A refused connection gets no protocol at all: Twisted then closes the
+accepted socket at once, so not a byte is read from it or written to it.
+"""
+
+import ipaddress
+from typing import Callable, Optional, Sequence, Union
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IAddress, IListeningPort, IStreamServerEndpoint
+from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.logger import Logger
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+EVERYONE = "255.255.255.255"
+
+
+def _address(host: str) -> Union[ipaddress.IPv4Address, ipaddress.IPv6Address, None]:
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+class AdmissionFilter:
+    """
+    Decides whether a peer address may open a session: it must match the
+    host's C{TCPSERV} (unless that is C{255.255.255.255}) and the operator's
+    C{allow} list (if there is one).
+    """
+
+    def __init__(self, tcpserv: str, allow: Optional[Sequence[Network]] = None) -> None:
+        self.tcpserv = tcpserv
+        self.allow = allow
+
+    def refusal(self, host: str) -> Optional[str]:
+        """
+        Why the peer at C{host} is refused, or L{None} if it is admitted.
+        """
+        address = _address(host)
+        if address is None:
+            return "not an IP address"
+        if self.allow is not None and not any(address in net for net in self.allow):
+            return "not in the allow list"
+        if self.tcpserv != EVERYONE and _address(self.tcpserv) != address:
+            return "not TCPSERV %s" % (self.tcpserv,)
+        return None
+
+
+class PeerProtocol(Protocol):
+    """
+    The TCP side of a session: hands everything to its session handler (the
+    modem), which owns the data path.
+    """
+
+    def __init__(self, handler: "PeerHandler") -> None:
+        self.handler = handler
+
+    def connectionMade(self) -> None:
+        self.handler.peerConnected(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.handler.peerData(data)
+
+    def connectionLost(self, reason: object) -> None:
+        self.handler.peerLost(self, reason)
+
+
+class PeerHandler:
+    """
+    What L{PeerProtocol} calls; the modem implements it.
+    """
+
+    def peerConnected(self, protocol: PeerProtocol) -> None:
+        raise NotImplementedError()
+
+    def peerData(self, data: bytes) -> None:
+        raise NotImplementedError()
+
+    def peerLost(self, protocol: PeerProtocol, reason: object) -> None:
+        raise NotImplementedError()
+
+
+class OneSessionFactory(ServerFactory):
+    """
+    Admits the first connection that passes the filter, then no other.
+
+    @ivar rejected: how many connections were refused.
+    """
+
+    log = Logger()
+    noisy = False
+
+    def __init__(
+        self,
+        admission: AdmissionFilter,
+        handler: PeerHandler,
+        name: str = "",
+        protocol: Callable[[PeerHandler], Protocol] = PeerProtocol,
+    ) -> None:
+        self.admission = admission
+        self.handler = handler
+        self.name = name
+        self.makeProtocol = protocol
+        self.admitted = False
+        self.rejected = 0
+
+    def buildProtocol(self, addr: IAddress) -> Optional[Protocol]:
+        host = getattr(addr, "host", "")
+        if self.admitted:
+            reason: Optional[str] = "a session is already open"
+        else:
+            reason = self.admission.refusal(host)
+        if reason is not None:
+            self.rejected += 1
+            self.log.info(
+                "{bridge}: refused connection from {peer}: {reason}",
+                bridge=self.name,
+                peer=host,
+                reason=reason,
+            )
+            return None
+        self.admitted = True
+        return self.makeProtocol(self.handler)
+
+
+class Listener:
+    """
+    One listening socket, from C{AT#LTCPSTART} until the session is admitted
+    or the host stops it.
+    """
+
+    def __init__(self, endpoint: IStreamServerEndpoint, factory: OneSessionFactory) -> None:
+        self.endpoint = endpoint
+        self.factory = factory
+        self.port: Optional[IListeningPort] = None
+
+    def start(self) -> "Deferred[IListeningPort]":
+        """
+        Bind the socket; the Deferred fires once it is listening.
+        """
+
+        def bound(port: IListeningPort) -> IListeningPort:
+            self.port = port
+            return port
+
+        return self.endpoint.listen(self.factory).addCallback(bound)
+
+    def stop(self) -> "Deferred[None]":
+        """
+        Close the listening socket (a session already admitted goes on).
+        """
+        port, self.port = self.port, None
+        if port is None:
+            return succeed(None)
+        return port.stopListening()

@@ -1,0 +1,155 @@
+"""
+Opening a bridge's serial line: a real device through Twisted's
+L{SerialPort} (pyserial), or a pseudo-terminal made by the service.
+
+With C{device = pty:PATH} the service makes a pty pair, keeps the master as
+its serial line and links the slave (the host's end) at C{PATH}, so a
+terminal program or the firmware under test opens C{PATH} as if it were a
+serial port.  The service also holds the slave open itself: the host may then
+open and close C{PATH} at will without the master seeing end-of-file.
+"""
+
+import errno
+import os
+import tty
+from typing import Optional
+
+from twisted.internet import abstract, fdesc, main
+from twisted.internet.interfaces import IProtocol, IReactorFDSet
+from twisted.python.failure import Failure
+
+PTY_PREFIX = "pty:"
+
+#: Bytes read from a pty in one go.
+READ_SIZE = 65536
+
+
+class FileDescriptorTransport(abstract.FileDescriptor):
+    """
+    A non-blocking character device (a pty master) as a Twisted transport,
+    with the producer/consumer support of L{abstract.FileDescriptor}.
+    """
+
+    connected = 1
+
+    def __init__(self, fd: int, protocol: IProtocol, reactor: IReactorFDSet) -> None:
+        abstract.FileDescriptor.__init__(self, reactor)
+        self.fd = fd
+        fdesc.setNonBlocking(fd)
+        self.protocol = protocol
+        protocol.makeConnection(self)
+        self.startReading()
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def doRead(self) -> Optional[Failure]:
+        try:
+            data = os.read(self.fd, READ_SIZE)
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.EINTR):
+                return None
+            # EIO: the other end of the pty is gone for good.
+            return main.CONNECTION_LOST
+        if not data:
+            return main.CONNECTION_DONE
+        self.protocol.dataReceived(data)
+        return None
+
+    def writeSomeData(self, data: bytes) -> object:
+        return fdesc.writeToFD(self.fd, data)
+
+    def connectionLost(self, reason: Failure) -> None:
+        abstract.FileDescriptor.connectionLost(self, reason)
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        self.fd = -1
+        self.protocol.connectionLost(reason)
+
+    def getHost(self) -> str:
+        return "pty"
+
+    def getPeer(self) -> str:
+        return "pty"
+
+
+class PtyDevice:
+    """
+    A pseudo-terminal whose host end is linked at C{path}.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.master = -1
+        self.slave = -1
+
+    def open(self) -> int:
+        """
+        Make the pair, set the host's end raw, link it at C{path}.
+
+        @return: the master file descriptor, for the service to use.
+        """
+        self.master, self.slave = os.openpty()
+        # Raw from the start: a host that opens the link without setting the
+        # line up must not have the tty echo or translate anything.
+        tty.setraw(self.slave)
+        target = os.ttyname(self.slave)
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        temporary = "%s.%d.tmp" % (self.path, os.getpid())
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        os.symlink(target, temporary)
+        os.replace(temporary, self.path)
+        return self.master
+
+    def close(self) -> None:
+        """
+        Remove the link (if it is still ours) and close the host's end.
+        """
+        try:
+            if self.slave >= 0 and os.readlink(self.path) == os.ttyname(self.slave):
+                os.unlink(self.path)
+        except OSError:
+            pass
+        if self.slave >= 0:
+            os.close(self.slave)
+            self.slave = -1
+
+
+def openDevice(
+    device: str,
+    protocol: IProtocol,
+    reactor: IReactorFDSet,
+    baudrate: int = 115200,
+    bytesize: int = 8,
+    parity: str = "N",
+    stopbits: float = 1,
+    flowcontrol: str = "none",
+) -> "tuple[abstract.FileDescriptor, Optional[PtyDevice]]":
+    """
+    Open C{device} (a path, or C{pty:PATH}) and connect C{protocol} to it.
+
+    @return: the transport, and the L{PtyDevice} to close on stop (or
+        L{None} for a real device).
+    """
+    if device.startswith(PTY_PREFIX):
+        pty = PtyDevice(device[len(PTY_PREFIX) :])
+        master = pty.open()
+        return FileDescriptorTransport(master, protocol, reactor), pty
+    from twisted.internet.serialport import SerialPort
+
+    port = SerialPort(
+        protocol,
+        device,
+        reactor,
+        baudrate=baudrate,
+        bytesize=bytesize,
+        parity=parity,
+        stopbits=stopbits,
+        xonxoff=flowcontrol == "xonxoff",
+        rtscts=flowcontrol == "rtscts",
+    )
+    return port, None

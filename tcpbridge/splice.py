@@ -1,0 +1,105 @@
+"""
+The producer/consumer pair that joins the serial line to the TCP peer for
+one session (SPEC section 5).
+
+Like L{twisted.protocols.portforward}, each transport is registered as the
+other's streaming producer, so when one side's write buffer passes its bound
+the other side stops being read and the kernel's own flow control (the TCP
+window, the tty buffer and RTS/CTS or XON/XOFF) pushes back.  Unlike
+portforward, the pair is DLE-aware, and it can be taken apart while both
+transports live on: the serial port outlasts every session, so a pause left
+over from one session must never hold the next one.
+"""
+
+from typing import Optional
+
+from twisted.internet.interfaces import IPushProducer, ITransport
+from zope.interface import implementer
+
+from tcpbridge import dle
+
+
+@implementer(IPushProducer)
+class Throttle:
+    """
+    Pauses and resumes one transport's reading on behalf of one consumer,
+    and remembers whether it did, so that it can undo exactly its own pause.
+    """
+
+    def __init__(self, transport: ITransport) -> None:
+        self.transport = transport
+        self.paused = False
+
+    def pauseProducing(self) -> None:
+        if not self.paused:
+            self.paused = True
+            self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        # The consumer went away: whatever it paused, it no longer holds.
+        self.resumeProducing()
+
+
+class Splice:
+    """
+    One session's data path between the host (serial transport) and the
+    peer (TCP transport).
+
+    @ivar sentToPeer: bytes of payload written to the peer.
+    @ivar sentToHost: bytes of peer payload written to the host (before
+        DLE coding).
+    """
+
+    def __init__(self, host: ITransport, peer: ITransport, dleMode: bool) -> None:
+        self.host = host
+        self.peer = peer
+        self.dleMode = dleMode
+        self.decoder = dle.Decoder()
+        self.sentToPeer = 0
+        self.sentToHost = 0
+        self._hostThrottle = Throttle(host)
+        self._peerThrottle = Throttle(peer)
+        peer.registerProducer(self._hostThrottle, True)
+        host.registerProducer(self._peerThrottle, True)
+        self._spliced = True
+
+    def fromHost(self, data: bytes) -> Optional[bytes]:
+        """
+        Pass bytes the host sent on to the peer.
+
+        @return: L{None} while the session goes on; after the host's closing
+            ETX (DLEMODE 1), the bytes that followed it.
+        """
+        rest: Optional[bytes] = None
+        if self.dleMode:
+            data, rest = self.decoder.feed(data)
+        if data:
+            self.sentToPeer += len(data)
+            self.peer.write(data)
+        return rest
+
+    def fromPeer(self, data: bytes) -> None:
+        """
+        Pass bytes the peer sent on to the host, DLE-coded in DLEMODE 1.
+        """
+        self.sentToHost += len(data)
+        self.host.write(dle.encode(data) if self.dleMode else data)
+
+    def unsplice(self) -> None:
+        """
+        Take the pair apart: neither transport is the other's producer any
+        more, and the serial port is read again if this session paused it.
+
+        Producers are unregistered before any C{loseConnection}, as Twisted
+        needs (its issues 5344 and 6461).
+        """
+        if self._spliced:
+            self._spliced = False
+            self.peer.unregisterProducer()
+            self.host.unregisterProducer()
+        self._hostThrottle.resumeProducing()
