@@ -84,6 +84,7 @@ class PtyDevice:
         self.path = path
         self.master = -1
         self.slave = -1
+        self.target = ""
 
     def open(self) -> int:
         """
@@ -95,7 +96,7 @@ class PtyDevice:
         # Raw from the start: a host that opens the link without setting the
         # line up must not have the tty echo or translate anything.
         tty.setraw(self.slave)
-        target = os.ttyname(self.slave)
+        self.target = target = os.ttyname(self.slave)
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, exist_ok=True)
         temporary = "%s.%d.tmp" % (self.path, os.getpid())
@@ -110,7 +111,7 @@ class PtyDevice:
         Remove the link (if it is still ours) and close the host's end.
         """
         try:
-            if self.slave >= 0 and os.readlink(self.path) == os.ttyname(self.slave):
+            if os.readlink(self.path) == self.target:
                 os.unlink(self.path)
         except OSError:
             pass
