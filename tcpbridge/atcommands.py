@@ -16,6 +16,17 @@ READ = "read"  # AT#TCPPORT?
 TEST = "test"  # AT#TCPPORT=?
 
 
+#: Only ASCII digits count: str.isdigit() also accepts "²" and the like.
+DIGITS = frozenset("0123456789")
+
+
+def isNumber(text: str) -> bool:
+    """
+    Whether C{text} is a non-empty run of ASCII digits.
+    """
+    return bool(text) and all(c in DIGITS for c in text)
+
+
 class ParseError(Exception):
     """
     The line is not well formed (CME error 34819, syntax error).
@@ -138,7 +149,7 @@ def _parseBasic(line: str, i: int) -> Tuple[Command, int]:
         i += 1
     elif c == "S":
         start = i
-        while i < n and line[i].isdigit():
+        while i < n and line[i] in DIGITS:
             i += 1
         if i == start:
             raise ParseError("missing register number")
@@ -150,7 +161,7 @@ def _parseBasic(line: str, i: int) -> Tuple[Command, int]:
         if i < n and line[i] == "=":
             i += 1
             start = i
-            while i < n and line[i].isdigit():
+            while i < n and line[i] in DIGITS:
                 i += 1
             value = line[start:i] or "0"
             return Command(name, SET, (value,), (False,)), i
@@ -158,7 +169,7 @@ def _parseBasic(line: str, i: int) -> Tuple[Command, int]:
     elif not c.isalpha():
         raise ParseError("not a command letter: %r" % (c,))
     start = i
-    while i < n and line[i].isdigit():
+    while i < n and line[i] in DIGITS:
         i += 1
     if line.startswith("=?", i):
         return Command(c, TEST), i + 2

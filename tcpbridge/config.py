@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, TypeVar, Union
 
-from tcpbridge.profile import PARAMETERS, BadValue, Value
+from tcpbridge.profile import CONFIGURABLE, PARAMETERS, BadValue, Value
 
 SECTION_PREFIX = "bridge:"
 
@@ -47,6 +47,13 @@ class BridgeConfig:
     connect_timeout: float = 30.0
     line_limit: int = 1024
     identity: str = "tcpbridge Wavecom-compatible TCP bridge"
+    manufacturer: str = "WAVECOM MODEM"
+    model: str = "MULTIBAND  900E  1800"
+    revision: str = "tcpbridge"
+    serial_number: str = "000000000000000"
+    csq: str = "20,0"
+    registration: int = 1
+    cpin: str = "READY"
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -132,6 +139,13 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "connect_timeout": _seconds,
     "line_limit": _integer(80, 65536),
     "identity": str,
+    "manufacturer": str,
+    "model": str,
+    "revision": str,
+    "serial_number": str,
+    "csq": str,
+    "registration": _integer(0, 5),
+    "cpin": str,
 }
 
 
@@ -145,8 +159,8 @@ def _parameter(name: str) -> Callable[[str], Value]:
     return parse
 
 
-for _name in PARAMETERS:
-    KEYS[_name.lower()] = _parameter(_name)
+for _key, _name in CONFIGURABLE.items():
+    KEYS[_key] = _parameter(_name)
 
 
 def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
@@ -186,7 +200,7 @@ def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
                 value = parse(raw.strip())
             except ValueError as e:
                 raise ConfigError("%s: %s" % (where, e))
-            if key.upper() in PARAMETERS:
+            if key in CONFIGURABLE:
                 parameters[key] = value  # type: ignore[assignment]
             else:
                 values[key] = value

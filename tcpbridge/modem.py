@@ -14,7 +14,7 @@ States::
       +--------------------------------------------------- CLOSING
 """
 
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from tcpbridge import __version__, dle
-from tcpbridge.atcommands import ACTION, READ, SET, TEST, Command, parseLine
+from tcpbridge.atcommands import ACTION, READ, SET, TEST, Command, isNumber, parseLine
 from tcpbridge.config import BridgeConfig
 from tcpbridge.listener import (
     AdmissionFilter,
@@ -33,7 +33,15 @@ from tcpbridge.listener import (
     PeerHandler,
     PeerProtocol,
 )
-from tcpbridge.profile import PARAMETERS, PROFILE_IDS, BadValue, Profile, isDottedQuad
+from tcpbridge.profile import (
+    PARAMETERS,
+    PROFILE_IDS,
+    BadValue,
+    Profile,
+    ProfileError,
+    isDottedQuad,
+)
+from tcpbridge.serial import applyLineSettings
 from tcpbridge.splice import Splice
 
 IDLE = "IDLE"
@@ -59,6 +67,17 @@ LINK_DOWN = 35867
 BUSY = 37123
 TCP_OPEN_FAILED = 38016
 DNS_FAILED = 38027
+NOT_ALLOWED = 3  # 3GPP 27.007 "operation not allowed": a profile that cannot be saved
+
+#: Line speeds C{AT+IPR} accepts.
+BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+
+#: C{AT+ICF} formats: data bits, parity (N or given by the second
+#: argument), stop bits.
+ICF_FORMATS = {1: (8, "N", 2), 2: (8, "P", 1), 3: (8, "N", 1), 4: (7, "N", 2), 5: (7, "P", 1), 6: (7, "N", 1)}
+
+#: A handler's return value meaning it wrote the line's final result itself.
+FINAL = "final"
 
 _ETX = 0x03
 _LF = 0x0A
@@ -78,9 +97,6 @@ class ATError(Exception):
         self.code = code
 
 
-Handler = Callable[[Command], Optional[Deferred]]
-
-
 class Modem(Protocol, PeerHandler):
     """
     One bridge's serial-side protocol.
@@ -90,49 +106,78 @@ class Modem(Protocol, PeerHandler):
 
     log = Logger()
 
+    #: Every command but the parameters of L{PARAMETERS}: the method that
+    #: runs it and what C{=?} shows.  Parsing, help and listings all come
+    #: from this table and that one.
+    COMMANDS: Dict[str, Tuple[str, str]] = {
+        "E": ("_echo", "(0-1)"),
+        "V": ("_verbose", "(0-1)"),
+        "Q": ("_quiet", "(0-1)"),
+        "Z": ("_restore", ""),
+        "&F": ("_factory", ""),
+        "&W": ("_save", ""),
+        "I": ("_identify", ""),
+        "S3": ("_s3", "(0-127)"),
+        "S5": ("_s5", "(0-127)"),
+        "+CMEE": ("_cmee", "+CMEE: (0-1)"),
+        "+CGMI": ("_manufacturer", ""),
+        "+CGMM": ("_model", ""),
+        "+GMM": ("_model", ""),
+        "+CGMR": ("_revision", ""),
+        "+CGSN": ("_serialNumber", ""),
+        "+IPR": ("_ipr", "+IPR: (0,%s)" % (",".join(str(b) for b in BAUDRATES),)),
+        "+IFC": ("_ifc", "+IFC: (0-2),(0-2)"),
+        "+ICF": ("_icf", "+ICF: (1-6),(0-3)"),
+        "+CSQ": ("_csq", "+CSQ: (0-31,99),(0-7,99)"),
+        "+CREG": ("_creg", "+CREG: (0-2)"),
+        "+CGREG": ("_creg", "+CGREG: (0-2)"),
+        "+CPIN": ("_cpin", ""),
+        "+CCED": ("_accept", ""),
+        "#VVERSION": ("_version", ""),
+        "#VSTATE": ("_vstate", ""),
+        "#VTCP": ("_vtcp", "#VTCP: (1-2)"),
+        "#VALL": ("_vall", "#VALL: (1-2)"),
+        "#DISPLAYIP": ("_displayip", ""),
+        "#CONNECTIONSTART": ("_connectionstart", ""),
+        "#CONNECTIONSTOP": ("_connectionstop", ""),
+        "#LTCPSTART": ("_ltcpstart", "#LTCPSTART: (1-2)"),
+        "#LTCPSTOP": ("_ltcpstop", "#LTCPSTOP: (1-2)"),
+    }
+
     def __init__(self, config: BridgeConfig, reactor: IReactorTCP) -> None:
         self.config = config
         self.name = config.name
         self.reactor = reactor
-        self.profile = Profile(config.parameters)
+        self.profile = Profile(config.parameters, config.profile)
         self.state = IDLE
         self.activeProfile = 0
-        self.echo = True
-        self.verbose = True
-        self.quiet = False
-        self.cmee = 0
-        self.s3 = 13
-        self.s5 = 8
+        self.linkUp = config.link == "auto"
+        self._applySettings(self._factorySettings())
         self._line = bytearray()
         self._overflow = False
         self._previous = b""
         self._pending = b""
         self._busy = False
         self._holding = False
+        self._afterResult: List[Callable[[], None]] = []
         self.listener: Optional[Listener] = None
         self.peer: Optional[PeerProtocol] = None
         self.splice: Optional[Splice] = None
         self._closeTimer: Optional[IDelayedCall] = None
         #: Fires once the serial line is closed or lost.
         self.lost: Deferred = Deferred()
-        self._handlers: Dict[str, Handler] = {
-            "E": self._flag("echo"),
-            "V": self._flag("verbose"),
-            "Q": self._flag("quiet"),
-            "Z": self._reset,
-            "&F": self._reset,
-            "&W": self._save,
-            "I": self._identify,
-            "S3": self._register("s3"),
-            "S5": self._register("s5"),
-            "+CMEE": self._cmee,
-            "#VVERSION": self._version,
-            "#VSTATE": self._vstate,
-            "#VTCP": self._listParameters,
-            "#VALL": self._listParameters,
-            "#LTCPSTART": self._ltcpstart,
-            "#LTCPSTOP": self._ltcpstop,
-        }
+        try:
+            if self.profile.load():
+                self._applySettings(self.profile.settings)
+                self.log.info(
+                    "{bridge}: parameters read from {path}", bridge=self.name, path=config.profile
+                )
+        except ProfileError as e:
+            self.log.error("{bridge}: {error}; using the defaults", bridge=self.name, error=e)
+
+    def connectionMade(self) -> None:
+        # Saved line settings (AT&W after AT+IPR) apply from the start.
+        self._applyLine()
 
     # -- serial input -----------------------------------------------------
 
@@ -218,12 +263,21 @@ class Modem(Protocol, PeerHandler):
         Run a line's commands left to right, waiting for any that answer
         later (binding a socket), and stop at the first error.
         """
+        final = False
         for index, command in enumerate(commands):
             try:
                 result = self._dispatch(command)
             except ATError as e:
                 self._error(e.code)
+                self._lineDone()
                 return
+            except Exception:
+                # A bug must cost one ERROR, never the serial line.
+                self.log.failure("{bridge}: {command} failed", bridge=self.name, command=command)
+                self._error(SYNTAX_ERROR)
+                self._lineDone()
+                return
+            final = result is FINAL
             if isinstance(result, Deferred):
                 self._busy = True
                 rest = commands[index + 1 :]
@@ -239,14 +293,25 @@ class Modem(Protocol, PeerHandler):
                     if not f.check(ATError):
                         self.log.failure("{bridge}: command failed", f, bridge=self.name)
                     self._error(code)
+                    self._lineDone()
                     self._drain()
 
                 result.addCallbacks(done, failed)
                 return
         if error is not None:
             self._error(SYNTAX_ERROR)
-        else:
+        elif not final:
             self._result("OK")
+        self._lineDone()
+
+    def _lineDone(self) -> None:
+        """
+        The final result is out: now apply what must wait for it (a new
+        line speed).
+        """
+        after, self._afterResult = self._afterResult, []
+        for action in after:
+            action()
 
     def _drain(self) -> None:
         pending, self._pending = self._pending, b""
@@ -254,11 +319,16 @@ class Modem(Protocol, PeerHandler):
             self.dataReceived(pending)
 
     def _dispatch(self, command: Command) -> Optional[Deferred]:
-        handler = self._handlers.get(command.name)
-        if handler is not None:
-            return handler(command)
-        if command.name[:1] == "#" and command.name[1:] in PARAMETERS:
-            self._parameter(command.name[1:], command)
+        entry = self.COMMANDS.get(command.name)
+        if entry is not None:
+            method, helpText = entry
+            if command.kind == TEST:
+                if helpText:
+                    self._info(helpText)
+                return None
+            return getattr(self, method)(command)  # type: ignore[no-any-return]
+        if command.name in PARAMETERS:
+            self._parameter(command.name, command)
             return None
         raise ATError(UNKNOWN_COMMAND)
 
@@ -284,51 +354,247 @@ class Modem(Protocol, PeerHandler):
 
     # -- standard commands --------------------------------------------------
 
-    def _flag(self, attribute: str) -> Handler:
-        def handler(command: Command) -> None:
-            value = _number(command, default=0)
-            if value not in (0, 1):
+    def _factorySettings(self) -> Dict[str, Any]:
+        c = self.config
+        flow = {"none": 0, "xonxoff": 1, "rtscts": 2}[c.flowcontrol]
+        return {
+            "echo": 1,
+            "verbose": 1,
+            "quiet": 0,
+            "cmee": 0,
+            "s3": 13,
+            "s5": 8,
+            "ipr": c.baudrate,
+            "ifc": [flow, flow],
+            "icf": list(_icf(c.bytesize, c.parity, c.stopbits)),
+        }
+
+    def _settings(self) -> Dict[str, Any]:
+        return {
+            "echo": int(self.echo),
+            "verbose": int(self.verbose),
+            "quiet": int(self.quiet),
+            "cmee": self.cmee,
+            "s3": self.s3,
+            "s5": self.s5,
+            "ipr": self.ipr,
+            "ifc": list(self.ifc),
+            "icf": list(self.icf),
+        }
+
+    def _applySettings(self, settings: Mapping[str, Any]) -> None:
+        """
+        Take the modem settings of a saved profile; anything malformed in it
+        is left at the value it had.
+        """
+        def pick(key: str, check: Callable[[Any], bool], default: Any) -> Any:
+            value = settings.get(key, default)
+            try:
+                return value if check(value) else default
+            except (TypeError, ValueError):
+                return default
+
+        flag = lambda v: v in (0, 1)  # noqa: E731
+        register = lambda v: isinstance(v, int) and 0 <= v <= 127  # noqa: E731
+        self.echo = bool(pick("echo", flag, getattr(self, "echo", True)))
+        self.verbose = bool(pick("verbose", flag, getattr(self, "verbose", True)))
+        self.quiet = bool(pick("quiet", flag, getattr(self, "quiet", False)))
+        self.cmee = pick("cmee", flag, getattr(self, "cmee", 0))
+        self.s3 = pick("s3", register, getattr(self, "s3", 13))
+        self.s5 = pick("s5", register, getattr(self, "s5", 8))
+        self.ipr = pick("ipr", lambda v: v in BAUDRATES, getattr(self, "ipr", 115200))
+        self.ifc = tuple(
+            pick("ifc", lambda v: len(v) == 2 and all(x in (0, 1, 2) for x in v),
+                 getattr(self, "ifc", (0, 0)))
+        )
+        self.icf = tuple(
+            pick("icf", lambda v: len(v) == 2 and 1 <= v[0] <= 6 and 0 <= v[1] <= 3,
+                 getattr(self, "icf", (3, 4)))
+        )
+
+    def _applyLine(self) -> None:
+        """
+        Put the live port's line settings in step with C{+IPR}, C{+ICF}
+        and C{+IFC}.
+        """
+        bytesize, parity, stopbits = ICF_FORMATS[self.icf[0]]
+        if parity != "N":
+            parity = "OEMS"[self.icf[1]]
+        applyLineSettings(
+            self.transport,
+            baudrate=self.ipr,
+            bytesize=bytesize,
+            parity=parity,
+            stopbits=stopbits,
+            rtscts=2 in self.ifc,
+            xonxoff=1 in self.ifc,
+        )
+
+    def _flagCommand(self, attribute: str, command: Command) -> None:
+        if command.kind == READ:
+            raise ATError(SYNTAX_ERROR)
+        value = _number(command, default=0)
+        if value not in (0, 1):
+            raise ATError(BAD_VALUE)
+        setattr(self, attribute, bool(value))
+
+    def _echo(self, command: Command) -> None:
+        self._flagCommand("echo", command)
+
+    def _verbose(self, command: Command) -> None:
+        self._flagCommand("verbose", command)
+
+    def _quiet(self, command: Command) -> None:
+        self._flagCommand("quiet", command)
+
+    def _registerCommand(self, attribute: str, command: Command) -> None:
+        if command.kind == READ:
+            self._info("%03d" % (getattr(self, attribute),))
+        elif command.kind == SET:
+            value = _number(command)
+            if not 0 <= value <= 127:
                 raise ATError(BAD_VALUE)
-            setattr(self, attribute, bool(value))
+            setattr(self, attribute, value)
+        else:
+            raise ATError(SYNTAX_ERROR)
 
-        return handler
+    def _s3(self, command: Command) -> None:
+        self._registerCommand("s3", command)
 
-    def _register(self, attribute: str) -> Handler:
-        def handler(command: Command) -> None:
-            if command.kind == READ:
-                self._info("%03d" % (getattr(self, attribute),))
-            elif command.kind == SET:
-                value = _number(command)
-                if not 0 <= value <= 127:
-                    raise ATError(BAD_VALUE)
-                setattr(self, attribute, value)
-            elif command.kind == TEST:
-                self._info("(0-127)")
-
-        return handler
+    def _s5(self, command: Command) -> None:
+        self._registerCommand("s5", command)
 
     def _cmee(self, command: Command) -> None:
         if command.kind == READ:
             self._info("+CMEE: %d" % (self.cmee,))
-        elif command.kind == TEST:
-            self._info("+CMEE: (0,1)")
         else:
             value = _number(command, default=0)
             if value not in (0, 1):
                 raise ATError(BAD_VALUE)
             self.cmee = value
 
-    def _reset(self, command: Command) -> None:
+    def _idle(self) -> None:
         if self.state != IDLE:
             raise ATError(BUSY)
+
+    def _restore(self, command: Command) -> None:
+        """
+        C{ATZ}: back to the saved profile (or the factory one if none).
+        """
+        self._idle()
         self.profile.reset()
-        self.echo, self.verbose, self.quiet, self.cmee = True, True, False, 0
+        self._applySettings(self._factorySettings())
+        try:
+            self.profile.load()
+        except ProfileError as e:
+            self.log.error("{bridge}: {error}; using the defaults", bridge=self.name, error=e)
+        self._applySettings(self.profile.settings)
+        self._afterResult.append(self._applyLine)
+
+    def _factory(self, command: Command) -> None:
+        """
+        C{AT&F}: the factory values (those of the C{.ini} file).
+        """
+        self._idle()
+        self.profile.reset()
+        self._applySettings(self._factorySettings())
+        self._persist()
+        self._afterResult.append(self._applyLine)
 
     def _save(self, command: Command) -> None:
-        pass
+        """
+        C{AT&W}: save the current settings and parameters.
+        """
+        if self.profile.path is None:
+            return
+        self.profile.settings = self._settings()
+        if not self._persist():
+            raise ATError(NOT_ALLOWED)
+
+    def _persist(self) -> bool:
+        try:
+            self.profile.save()
+        except OSError as e:
+            self.log.error(
+                "{bridge}: cannot save the profile to {path}: {error}",
+                bridge=self.name,
+                path=self.profile.path,
+                error=e,
+            )
+            return False
+        return True
 
     def _identify(self, command: Command) -> None:
         self._info(self.config.identity)
+
+    def _identity(self, command: Command, text: str) -> None:
+        if command.kind != ACTION:
+            raise ATError(SYNTAX_ERROR)
+        self._info(text)
+
+    def _manufacturer(self, command: Command) -> None:
+        self._identity(command, self.config.manufacturer)
+
+    def _model(self, command: Command) -> None:
+        self._identity(command, self.config.model)
+
+    def _revision(self, command: Command) -> None:
+        self._identity(command, self.config.revision)
+
+    def _serialNumber(self, command: Command) -> None:
+        self._identity(command, self.config.serial_number)
+
+    def _ipr(self, command: Command) -> None:
+        if command.kind == READ:
+            self._info("+IPR: %d" % (self.ipr,))
+            return
+        value = _number(command)
+        if value == 0:
+            return
+        if value not in BAUDRATES:
+            raise ATError(BAD_VALUE)
+        self.ipr = value
+        # The OK goes out at the old speed, then the port changes.
+        self._afterResult.append(self._applyLine)
+
+    def _ifc(self, command: Command) -> None:
+        if command.kind == READ:
+            self._info("+IFC: %d,%d" % self.ifc)
+            return
+        values = _numbers(command, 1, 2)
+        if any(v not in (0, 1, 2) for v in values):
+            raise ATError(BAD_VALUE)
+        self.ifc = (values[0], values[-1] if len(values) == 2 else self.ifc[1])
+        self._afterResult.append(self._applyLine)
+
+    def _icf(self, command: Command) -> None:
+        if command.kind == READ:
+            self._info("+ICF: %d,%d" % self.icf)
+            return
+        values = _numbers(command, 1, 2)
+        if not 1 <= values[0] <= 6 or (len(values) == 2 and not 0 <= values[1] <= 3):
+            raise ATError(BAD_VALUE)
+        self.icf = (values[0], values[1] if len(values) == 2 else self.icf[1])
+        self._afterResult.append(self._applyLine)
+
+    def _csq(self, command: Command) -> None:
+        self._identity(command, "+CSQ: %s" % (self.config.csq,))
+
+    def _creg(self, command: Command) -> None:
+        if command.kind == READ:
+            mode = self.profile.get(command.name)
+            self._info("%s: %s,%d" % (command.name, mode, self.config.registration))
+        else:
+            self._parameter(command.name, command)
+
+    def _cpin(self, command: Command) -> None:
+        if command.kind == READ:
+            self._info("+CPIN: %s" % (self.config.cpin,))
+        elif command.kind != SET:
+            raise ATError(SYNTAX_ERROR)
+
+    def _accept(self, command: Command) -> None:
+        pass
 
     def _version(self, command: Command) -> None:
         self._info('#VERSION: "tcpbridge %s"' % (__version__,))
@@ -336,13 +602,45 @@ class Modem(Protocol, PeerHandler):
     def _vstate(self, command: Command) -> None:
         self._info('#STATE: "%s"' % ("CONNECTED" if self.state in (DATA, CLOSING) else "IDLE",))
 
-    def _listParameters(self, command: Command) -> None:
+    def _vtcp(self, command: Command) -> None:
+        pid = self._profileId(command)
+        self._showParameters([n for n in PARAMETERS if PARAMETERS[n].tcp], pid)
+
+    def _vall(self, command: Command) -> None:
         pid = self._profileId(command)
         self._showParameters(list(PARAMETERS), pid)
 
     def _showParameters(self, names: List[str], pid: int) -> None:
         for line in self.profile.lines(names, pid):
             self._info(line)
+
+    def _localAddress(self) -> str:
+        if self.peer is not None:
+            return str(getattr(self.peer.transport.getHost(), "host", "0.0.0.0"))
+        return self.config.interface if self.linkUp else "0.0.0.0"
+
+    def _displayip(self, command: Command) -> None:
+        peer = "0.0.0.0"
+        if self.peer is not None:
+            peer = str(getattr(self.peer.transport.getPeer(), "host", peer))
+        self._info('#MY IP: "%s"' % (self._localAddress(),))
+        self._info('#PEER IP: "%s"' % (peer,))
+        self._info('#GATEWAY IP: "0.0.0.0"')
+
+    def _connectionstart(self, command: Command) -> Optional[str]:
+        """
+        Bring the (emulated) GPRS link up: C{Ok_Info_GprsActivation}, then
+        the local address, in place of C{OK}.
+        """
+        self.linkUp = True
+        self._result("Ok_Info_GprsActivation")
+        self._info(self._localAddress())
+        return FINAL
+
+    def _connectionstop(self, command: Command) -> None:
+        self._idle()
+        if self.config.link == "explicit":
+            self.linkUp = False
 
     # -- the IP stack's parameters -----------------------------------------
 
@@ -361,53 +659,57 @@ class Modem(Protocol, PeerHandler):
             raise ATError(BAD_VALUE)
         return int(text)
 
+    def _readParameter(self, name: str, pid: int) -> None:
+        value = PARAMETERS[name].format(self.profile.get(name, pid))
+        if self.config.dialect == "universal-ip" and PARAMETERS[name].tcp:
+            self._info("%s: %d,%s" % (name, pid, value))
+        else:
+            self._info("%s: %s" % (name, value))
+
     def _parameter(self, name: str, command: Command) -> None:
         parameter = PARAMETERS[name]
-        universal = self.config.dialect == "universal-ip"
+        universal = self.config.dialect == "universal-ip" and parameter.tcp
         if command.kind == TEST:
-            if universal:
-                self._info("#%s: (1-2),%s" % (name, parameter.allowed))
-            else:
-                self._info("#%s: %s" % (name, parameter.allowed))
+            self._info("%s: %s%s" % (name, "(1-2)," if universal else "", parameter.allowed))
             return
         if command.kind == READ:
-            if universal:
-                for pid in PROFILE_IDS:
-                    self._info(
-                        "#%s: %d,%s" % (name, pid, parameter.format(self.profile.get(name, pid)))
-                    )
-            else:
-                self._showParameters([name], PROFILE_IDS[0])
+            for pid in PROFILE_IDS if universal else PROFILE_IDS[:1]:
+                self._readParameter(name, pid)
             return
         if command.kind == ACTION:
             raise ATError(SYNTAX_ERROR)
         args = command.args
-        if len(args) == 2:
+        pid = PROFILE_IDS[0]
+        if name[0] == "+":
+            # Standard commands take their arguments whole (+CGDCONT=1,"IP","apn").
+            value = ",".join(
+                '"%s"' % (a,) if q and not parameter.quoted else a
+                for a, q in zip(args, command.quoted)
+            )
+        elif len(args) == 2:
             pid = self._profileId(command, args[0])
             value = args[1]
         elif len(args) == 1 and universal:
-            pid = self._profileId(command, args[0])
-            self._info(
-                "#%s: %d,%s" % (name, pid, parameter.format(self.profile.get(name, pid)))
-            )
+            self._readParameter(name, self._profileId(command, args[0]))
             return
         elif len(args) == 1:
-            pid, value = PROFILE_IDS[0], args[0]
+            value = args[0]
         else:
             raise ATError(SYNTAX_ERROR)
-        if self.state != IDLE and pid == self.activeProfile:
+        if self.state != IDLE and parameter.tcp and pid == self.activeProfile:
             raise ATError(BUSY)
         try:
             self.profile.set(name, value, pid)
         except BadValue:
             raise ATError(BAD_VALUE)
         self.log.info(
-            "{bridge}: #{parameter} of profile {profile} set to {value}",
+            "{bridge}: {parameter} of profile {profile} set to {value}",
             bridge=self.name,
             parameter=name,
             profile=pid,
             value=value,
         )
+        self._persist()
 
     # -- listening (SPEC 3) -------------------------------------------------
 
@@ -415,8 +717,10 @@ class Modem(Protocol, PeerHandler):
         pid = self._profileId(command)
         if self.state != IDLE:
             raise ATError(BUSY)
-        port = self.profile.get("TCPPORT", pid)
-        tcpserv = self.profile.get("TCPSERV", pid)
+        if not self.linkUp:
+            raise ATError(LINK_DOWN)
+        port = self.profile.get("#TCPPORT", pid)
+        tcpserv = self.profile.get("#TCPSERV", pid)
         assert isinstance(port, int) and isinstance(tcpserv, str)
         if not 1 <= port <= 65535 or not isDottedQuad(tcpserv):
             raise ATError(BAD_VALUE)
@@ -485,7 +789,7 @@ class Modem(Protocol, PeerHandler):
             getattr(peerAddress, "host", "?"),
             getattr(peerAddress, "port", "?"),
         )
-        dleMode = self.profile.get("DLEMODE", self.activeProfile) == 1
+        dleMode = self.profile.get("#DLEMODE", self.activeProfile) == 1
         self.splice = Splice(self.transport, protocol.transport, dleMode)
         self.state = DATA
         self.log.info(
@@ -580,6 +884,28 @@ class Modem(Protocol, PeerHandler):
             self.lost.callback(None)
 
 
+def _icf(bytesize: int, parity: str, stopbits: float) -> Tuple[int, int]:
+    """
+    The C{AT+ICF} format and parity for a line setting.
+    """
+    for code, (bits, par, stop) in ICF_FORMATS.items():
+        if bits == bytesize and (par == "N") == (parity == "N") and stop == stopbits:
+            return code, "OEMS".index(parity) if parity != "N" else 0
+    return 3, 0
+
+
+def _numbers(command: Command, low: int, high: int) -> List[int]:
+    """
+    The numeric arguments of a set command, between C{low} and C{high} of
+    them.
+    """
+    if command.kind != SET or not low <= len(command.args) <= high:
+        raise ATError(SYNTAX_ERROR)
+    if not all(isNumber(a) for a in command.args):
+        raise ATError(BAD_VALUE)
+    return [int(a) for a in command.args]
+
+
 def _number(command: Command, default: Optional[int] = None) -> int:
     """
     The single numeric argument of a command (C{E0}, C{+CMEE=1}).
@@ -591,6 +917,6 @@ def _number(command: Command, default: Optional[int] = None) -> int:
     if len(command.args) != 1:
         raise ATError(SYNTAX_ERROR)
     text = command.args[0]
-    if not text.isdigit():
+    if not isNumber(text):
         raise ATError(BAD_VALUE)
     return int(text)

@@ -120,6 +120,23 @@ class PtyDevice:
             self.slave = -1
 
 
+def applyLineSettings(transport: object, **settings: object) -> None:
+    """
+    Change the line settings (C{baudrate}, C{bytesize}, C{parity},
+    C{stopbits}, C{rtscts}, C{xonxoff}) of a live serial port.
+
+    pyserial reconfigures the port when its attributes are set (Twisted's
+    own C{setBaudRate} is broken with pyserial 3).  A pty has no line: the
+    settings are only remembered by the modem.
+    """
+    port = getattr(transport, "_serial", None)
+    if port is None:
+        return
+    for name, value in settings.items():
+        if getattr(port, name) != value:
+            setattr(port, name, value)
+
+
 def openDevice(
     device: str,
     protocol: IProtocol,
