@@ -8,6 +8,7 @@ line instead of a traceback.
 
 import configparser
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, TypeVar, Union
 
@@ -54,6 +55,10 @@ class BridgeConfig:
     csq: str = "20,0"
     registration: int = 1
     cpin: str = "READY"
+    tls: bool = False
+    tls_cert: Optional[str] = None
+    tls_key: Optional[str] = None
+    tls_ca: Optional[str] = None
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -119,6 +124,21 @@ def _device(text: str) -> str:
     return text
 
 
+def _boolean(text: str) -> bool:
+    value = text.lower()
+    if value in ("on", "yes", "true", "1"):
+        return True
+    if value in ("off", "no", "false", "0"):
+        return False
+    raise ValueError("%r is not on or off" % (text,))
+
+
+def _file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise ValueError("no such file: %r" % (text,))
+    return text
+
+
 def _parity(text: str) -> str:
     return _choice("n", "e", "o", "m", "s")(text).upper()
 
@@ -146,6 +166,10 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "csq": str,
     "registration": _integer(0, 5),
     "cpin": str,
+    "tls": _boolean,
+    "tls_cert": _file,
+    "tls_key": _file,
+    "tls_ca": _file,
 }
 
 
@@ -161,6 +185,25 @@ def _parameter(name: str) -> Callable[[str], Value]:
 
 for _key, _name in CONFIGURABLE.items():
     KEYS[_key] = _parameter(_name)
+
+
+def _checkTLS(values: Dict[str, object], where: str) -> None:
+    """
+    Load the listening side's certificate, key and CA once, so that a bad
+    file stops start-up rather than the first C{AT#LTCPSTART}.
+    """
+    from tcpbridge.tls import TLSError, loadAuthority, serverOptions
+
+    cert = str(values["tls_cert"])
+    try:
+        serverOptions(cert, str(values.get("tls_key", cert)))
+    except TLSError as e:
+        raise ConfigError("%s tls_cert: %s" % (where, e))
+    if "tls_ca" in values:
+        try:
+            loadAuthority(str(values["tls_ca"]))
+        except TLSError as e:
+            raise ConfigError("%s tls_ca: %s" % (where, e))
 
 
 def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
@@ -206,6 +249,10 @@ def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
                 values[key] = value
         if "device" not in values:
             raise ConfigError("%s: [%s] device: missing (required)" % (filename, section))
+        if "tls_key" in values and "tls_cert" not in values:
+            raise ConfigError("%s: [%s] tls_cert: missing (tls_key needs it)" % (filename, section))
+        if "tls_cert" in values:
+            _checkTLS(values, "%s: [%s]" % (filename, section))
         bridges.append(BridgeConfig(name=name, parameters=parameters, **values))  # type: ignore[arg-type]
     if not bridges:
         raise ConfigError("%s: no [%sNAME] section: nothing to run" % (filename, SECTION_PREFIX))

@@ -10,9 +10,15 @@ import ipaddress
 from typing import Callable, Optional, Sequence, Union
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IAddress, IListeningPort, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IAddress,
+    IHandshakeListener,
+    IListeningPort,
+    IStreamServerEndpoint,
+)
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
+from zope.interface import implementer
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -54,23 +60,54 @@ class AdmissionFilter:
         return None
 
 
+@implementer(IHandshakeListener)
 class PeerProtocol(Protocol):
     """
-    The TCP side of a session: hands everything to its session handler (the
-    modem), which owns the data path.
+    The TCP side of a session, listening or dialling: hands everything to
+    its session handler (the modem), which owns the data path.
+
+    Over TLS the session opens only once the handshake (and the peer's
+    certificate check) has succeeded; until then nothing reaches the host
+    and nothing of the host's is sent.
+
+    @ivar ready: whether the session is open.
     """
 
-    def __init__(self, handler: "PeerHandler") -> None:
+    def __init__(
+        self,
+        handler: "PeerHandler",
+        tls: bool = False,
+        admit: Optional[Callable[["PeerProtocol"], bool]] = None,
+    ) -> None:
         self.handler = handler
+        self.tls = tls
+        self.admit = admit
+        self.ready = False
 
     def connectionMade(self) -> None:
+        if not self.tls:
+            self._open()
+
+    def handshakeCompleted(self) -> None:
+        if self.tls:
+            self._open()
+
+    def _open(self) -> None:
+        if self.admit is not None and not self.admit(self):
+            self.transport.abortConnection()
+            return
+        self.ready = True
         self.handler.peerConnected(self)
 
     def dataReceived(self, data: bytes) -> None:
-        self.handler.peerData(data)
+        if self.ready:
+            self.handler.peerData(data)
 
     def connectionLost(self, reason: object) -> None:
-        self.handler.peerLost(self, reason)
+        if self.ready:
+            self.handler.peerLost(self, reason)
+        else:
+            self.handler.peerFailed(self, reason)
 
 
 class PeerHandler:
@@ -79,18 +116,34 @@ class PeerHandler:
     """
 
     def peerConnected(self, protocol: PeerProtocol) -> None:
+        """
+        The session is open (after the TLS handshake, over TLS).
+        """
         raise NotImplementedError()
 
     def peerData(self, data: bytes) -> None:
         raise NotImplementedError()
 
     def peerLost(self, protocol: PeerProtocol, reason: object) -> None:
+        """
+        An open session's connection is gone.
+        """
+        raise NotImplementedError()
+
+    def peerFailed(self, protocol: PeerProtocol, reason: object) -> None:
+        """
+        A connection was lost before its session opened (TLS handshake or
+        certificate check failed).
+        """
         raise NotImplementedError()
 
 
 class OneSessionFactory(ServerFactory):
     """
     Admits the first connection that passes the filter, then no other.
+
+    Over TLS, several allowed clients may be shaking hands at once; the
+    first to finish with a valid certificate gets the session.
 
     @ivar rejected: how many connections were refused.
     """
@@ -103,12 +156,12 @@ class OneSessionFactory(ServerFactory):
         admission: AdmissionFilter,
         handler: PeerHandler,
         name: str = "",
-        protocol: Callable[[PeerHandler], Protocol] = PeerProtocol,
+        tls: bool = False,
     ) -> None:
         self.admission = admission
         self.handler = handler
         self.name = name
-        self.makeProtocol = protocol
+        self.tls = tls
         self.admitted = False
         self.rejected = 0
 
@@ -119,16 +172,32 @@ class OneSessionFactory(ServerFactory):
         else:
             reason = self.admission.refusal(host)
         if reason is not None:
-            self.rejected += 1
-            self.log.info(
-                "{bridge}: refused connection from {peer}: {reason}",
-                bridge=self.name,
-                peer=host,
-                reason=reason,
-            )
+            self.refused(host, reason)
             return None
+        if self.tls:
+            return PeerProtocol(self.handler, tls=True, admit=self._admitSecure)
         self.admitted = True
-        return self.makeProtocol(self.handler)
+        return PeerProtocol(self.handler)
+
+    def refused(self, peer: str, reason: str) -> None:
+        """
+        Count and log a refused connection.
+        """
+        self.rejected += 1
+        self.log.info(
+            "{bridge}: refused connection from {peer}: {reason}",
+            bridge=self.name,
+            peer=peer,
+            reason=reason,
+        )
+
+    def _admitSecure(self, protocol: PeerProtocol) -> bool:
+        if self.admitted:
+            peer = getattr(protocol.transport.getPeer(), "host", "?")
+            self.refused(peer, "a session is already open")
+            return False
+        self.admitted = True
+        return True
 
 
 class Listener:

@@ -17,8 +17,8 @@ States::
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
-from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IReactorTime
+from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IStreamServerEndpoint
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -26,7 +26,9 @@ from twisted.python.failure import Failure
 from tcpbridge import __version__, dle
 from tcpbridge.atcommands import ACTION, READ, SET, TEST, Command, isNumber, parseLine
 from tcpbridge.config import BridgeConfig
+from tcpbridge.dialer import clientEndpoint, connect, errorCode
 from tcpbridge.listener import (
+    EVERYONE,
     AdmissionFilter,
     Listener,
     OneSessionFactory,
@@ -43,11 +45,13 @@ from tcpbridge.profile import (
 )
 from tcpbridge.serial import applyLineSettings
 from tcpbridge.splice import Splice
+from tcpbridge.tls import clientOptions, serverOptions
 
 IDLE = "IDLE"
 LISTENING = "LISTENING"
 DATA = "DATA"
 CLOSING = "CLOSING"
+CONNECTING = "CONNECTING"
 
 #: Result codes and their numeric (ATV0) form.
 RESULT_CODES = {
@@ -80,6 +84,7 @@ ICF_FORMATS = {1: (8, "N", 2), 2: (8, "P", 1), 3: (8, "N", 1), 4: (7, "N", 2), 5
 FINAL = "final"
 
 _ETX = 0x03
+ETX = b"\x03"
 _LF = 0x0A
 
 #: Seconds a host-requested close may wait for the peer to take the last
@@ -142,6 +147,7 @@ class Modem(Protocol, PeerHandler):
         "#CONNECTIONSTOP": ("_connectionstop", ""),
         "#LTCPSTART": ("_ltcpstart", "#LTCPSTART: (1-2)"),
         "#LTCPSTOP": ("_ltcpstop", "#LTCPSTOP: (1-2)"),
+        "#OTCP": ("_otcp", "#OTCP: (1-2)"),
     }
 
     def __init__(self, config: BridgeConfig, reactor: IReactorTCP) -> None:
@@ -152,6 +158,11 @@ class Modem(Protocol, PeerHandler):
         self.state = IDLE
         self.activeProfile = 0
         self.linkUp = config.link == "auto"
+        self.serverTLS = (
+            serverOptions(config.tls_cert, config.tls_key or config.tls_cert, config.tls_ca)
+            if config.tls_cert
+            else None
+        )
         self._applySettings(self._factorySettings())
         self._line = bytearray()
         self._overflow = False
@@ -164,6 +175,11 @@ class Modem(Protocol, PeerHandler):
         self.peer: Optional[PeerProtocol] = None
         self.splice: Optional[Splice] = None
         self._closeTimer: Optional[IDelayedCall] = None
+        self._opening: Optional[Deferred] = None
+        self._attempt: Optional[Deferred] = None
+        self._dialing: Optional[PeerProtocol] = None
+        self._openTimer: Optional[IDelayedCall] = None
+        self._openAbandoned: Optional[str] = None
         #: Fires once the serial line is closed or lost.
         self.lost: Deferred = Deferred()
         try:
@@ -191,6 +207,12 @@ class Modem(Protocol, PeerHandler):
             rest = self.splice.fromHost(data)
             if rest is not None:
                 self._hostClose(rest)
+            return
+        if self.state == CONNECTING and ETX in data:
+            # A bare ETX while the connection is being opened cancels it.
+            at = data.index(ETX)
+            self._pending += data[:at] + data[at + 1 :]
+            self._cancelOpen("cancelled by the host")
             return
         if self._busy or self.state == CLOSING:
             self._pending += data
@@ -258,12 +280,13 @@ class Modem(Protocol, PeerHandler):
         commands, error = parseLine(text)
         self._run(commands, error)
 
-    def _run(self, commands: Sequence[Command], error: Optional[Exception]) -> None:
+    def _run(
+        self, commands: Sequence[Command], error: Optional[Exception], final: bool = False
+    ) -> None:
         """
         Run a line's commands left to right, waiting for any that answer
-        later (binding a socket), and stop at the first error.
+        later (binding a socket, connecting), and stop at the first error.
         """
-        final = False
         for index, command in enumerate(commands):
             try:
                 result = self._dispatch(command)
@@ -282,9 +305,13 @@ class Modem(Protocol, PeerHandler):
                 self._busy = True
                 rest = commands[index + 1 :]
 
-                def done(_: object) -> None:
+                def done(outcome: object) -> None:
                     self._busy = False
-                    self._run(rest, error)
+                    if self.state == DATA:
+                        # The session is open: the rest of the line is moot.
+                        self._lineDone()
+                    else:
+                        self._run(rest, error, outcome is FINAL)
                     self._drain()
 
                 def failed(f: Failure) -> None:
@@ -724,7 +751,12 @@ class Modem(Protocol, PeerHandler):
         assert isinstance(port, int) and isinstance(tcpserv, str)
         if not 1 <= port <= 65535 or not isDottedQuad(tcpserv):
             raise ATError(BAD_VALUE)
-        factory = OneSessionFactory(AdmissionFilter(tcpserv, self.config.allow), self, self.name)
+        factory = OneSessionFactory(
+            AdmissionFilter(tcpserv, self.config.allow),
+            self,
+            self.name,
+            tls=self.serverTLS is not None,
+        )
         listener = Listener(self._serverEndpoint(port), factory)
         self.listener = listener
         self.state = LISTENING
@@ -753,8 +785,10 @@ class Modem(Protocol, PeerHandler):
 
         return listener.start().addCallbacks(bound, notBound)
 
-    def _serverEndpoint(self, port: int) -> Union[TCP4ServerEndpoint, TCP6ServerEndpoint]:
+    def _serverEndpoint(self, port: int) -> IStreamServerEndpoint:
         interface = self.config.interface
+        if self.serverTLS is not None:
+            return SSL4ServerEndpoint(self.reactor, port, self.serverTLS, interface=interface)
         if ":" in interface:
             return TCP6ServerEndpoint(self.reactor, port, interface=interface)
         return TCP4ServerEndpoint(self.reactor, port, interface=interface)
@@ -776,13 +810,15 @@ class Modem(Protocol, PeerHandler):
 
     def peerConnected(self, protocol: PeerProtocol) -> None:
         """
-        A session is admitted: close the listening socket, splice, tell the
-        host, enter data mode.
+        A session is open (admitted while listening, or dialled): close the
+        listening socket, splice, tell the host, enter data mode.
         """
-        if self.state != LISTENING or self.transport is None:
+        if self.transport is None or self.state not in (LISTENING, CONNECTING):
             protocol.transport.abortConnection()
             return
-        self._stopListening()
+        if self.state == LISTENING:
+            self._stopListening()
+        opening = self._endOpen()
         self.peer = protocol
         peerAddress = protocol.transport.getPeer()
         self.peerDescription = "%s:%s" % (
@@ -799,8 +835,118 @@ class Modem(Protocol, PeerHandler):
             dlemode=int(dleMode),
         )
         self._result("Ok_Info_WaitingForData")
-        if self._pending:
+        if opening is not None:
+            opening.callback(FINAL)
+        elif self._pending:
             self._drain()
+
+    def peerFailed(self, protocol: PeerProtocol, reason: object) -> None:
+        """
+        A connection was lost before its session opened: a TLS handshake or
+        certificate check failed.
+        """
+        error = reason.getErrorMessage() if isinstance(reason, Failure) else str(reason)
+        if self.state == CONNECTING and protocol is self._dialing:
+            self._openFailed(reason if isinstance(reason, Failure) else Failure(Exception(error)))
+        elif self.state == LISTENING and self.listener is not None:
+            peer = getattr(protocol.transport.getPeer(), "host", "?")
+            self.listener.factory.refused(peer, "TLS handshake failed: %s" % (error,))
+
+    # -- dialling out (SPEC 4) ----------------------------------------------
+
+    def _otcp(self, command: Command) -> Deferred:
+        pid = self._profileId(command)
+        self._idle()
+        if not self.linkUp:
+            raise ATError(LINK_DOWN)
+        host = self.profile.get("#TCPSERV", pid)
+        port = self.profile.get("#TCPPORT", pid)
+        outport = self.profile.get("#OUTPORT", pid)
+        assert isinstance(host, str) and isinstance(port, int) and isinstance(outport, int)
+        if not 1 <= port <= 65535 or host == EVERYONE:
+            raise ATError(BAD_VALUE)
+        c = self.config
+        tlsOptions = None
+        if c.tls:
+            try:
+                tlsOptions = clientOptions(host, c.tls_ca, c.tls_cert, c.tls_key)
+            except Exception as e:
+                self.log.error("{bridge}: TLS set-up failed: {error}", bridge=self.name, error=e)
+                raise ATError(TCP_OPEN_FAILED)
+        endpoint = clientEndpoint(self.reactor, host, port, c.connect_timeout, outport, tlsOptions)
+        self.state = CONNECTING
+        self.activeProfile = pid
+        self._openAbandoned = None
+        self._opening = Deferred()
+        self._openTimer = self.reactor.callLater(
+            c.connect_timeout, self._cancelOpen, "timed out"
+        )
+        self.log.info(
+            "{bridge}: connecting to {host} port {port}{tls}",
+            bridge=self.name,
+            host=host,
+            port=port,
+            tls=" over TLS" if tlsOptions else "",
+        )
+        attempt = self._attempt = connect(endpoint, self, tls=tlsOptions is not None)
+
+        def connected(protocol: PeerProtocol) -> None:
+            if attempt is self._attempt:
+                self._attempt = None
+                if self.state == CONNECTING:
+                    self._dialing = protocol
+
+        def failed(f: Failure) -> None:
+            if attempt is self._attempt:
+                self._attempt = None
+                self._openFailed(f)
+
+        attempt.addCallbacks(connected, failed)
+        return self._opening
+
+    def _cancelOpen(self, why: str) -> None:
+        """
+        Give up opening the connection (the host's ETX, or the time-out).
+        """
+        if self.state != CONNECTING:
+            return
+        self._openAbandoned = why
+        if self._attempt is not None:
+            self._attempt.cancel()
+        elif self._dialing is not None:
+            self._dialing.transport.abortConnection()
+
+    def _endOpen(self) -> Optional[Deferred]:
+        """
+        The opening is over: stop its timer, forget it, return what the
+        command waits on.
+        """
+        if self._openTimer is not None and self._openTimer.active():
+            self._openTimer.cancel()
+        self._openTimer = None
+        self._attempt = None
+        self._dialing = None
+        opening, self._opening = self._opening, None
+        return opening
+
+    def _openFailed(self, f: Failure) -> None:
+        if self.state != CONNECTING:
+            return
+        self.state = IDLE
+        opening = self._endOpen()
+        why = self._openAbandoned
+        self.log.info(
+            "{bridge}: connection failed: {error}",
+            bridge=self.name,
+            error=why or f.getErrorMessage(),
+        )
+        if opening is None:
+            return
+        if why == "cancelled by the host":
+            opening.callback(None)
+        else:
+            code = errorCode(f) if why is None else TCP_OPEN_FAILED
+            opening.errback(ATError(code or TCP_OPEN_FAILED))
 
     def peerData(self, data: bytes) -> None:
         if self.splice is not None:
@@ -867,6 +1013,8 @@ class Modem(Protocol, PeerHandler):
         """
         if self.state == LISTENING:
             self._stopListening()
+        if self.state == CONNECTING:
+            self._cancelOpen("the serial line is closing")
         if self.peer is not None:
             transport = self.peer.transport
             if self.splice is not None:
