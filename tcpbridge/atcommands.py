@@ -179,6 +179,18 @@ def _parseBasic(line: str, i: int) -> Tuple[Command, int]:
     return Command(c, ACTION, (digits,) if digits else (), (False,) if digits else ()), i
 
 
+def _withoutSpaces(line: str) -> str:
+    """
+    The line with its spaces removed, except inside quoted strings: V.250
+    ignores spaces in a command line (C{ATS3= 13} is C{ATS3=13}).
+    """
+    if " " not in line:
+        return line
+    parts = line.split('"')
+    # Even-numbered parts are outside quotes.
+    return '"'.join(p if i % 2 else p.replace(" ", "") for i, p in enumerate(parts))
+
+
 def parseLine(line: str) -> Tuple[List[Command], Optional[ParseError]]:
     """
     Parse a whole command line, with or without its leading C{AT}.
@@ -193,6 +205,7 @@ def parseLine(line: str) -> Tuple[List[Command], Optional[ParseError]]:
     """
     if line[:2].upper() == "AT":
         line = line[2:]
+    line = _withoutSpaces(line)
     commands: List[Command] = []
     i = 0
     n = len(line)

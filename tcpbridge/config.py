@@ -109,6 +109,8 @@ def _address(text: str) -> str:
 
 
 def _networks(text: str) -> List[Network]:
+    if not text.strip():
+        raise ValueError("empty: leave the key out to allow every address")
     networks = []
     for item in text.replace(",", " ").split():
         try:
@@ -223,6 +225,7 @@ def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
     except configparser.Error as e:
         raise ConfigError("%s: %s" % (filename, " ".join(str(e).split())))
     bridges = []
+    names: Dict[str, str] = {}
     for section in parser.sections():
         if not section.startswith(SECTION_PREFIX):
             raise ConfigError(
@@ -232,6 +235,11 @@ def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
         name = section[len(SECTION_PREFIX) :].strip()
         if not name:
             raise ConfigError("%s: [%s]: the bridge has no name" % (filename, section))
+        if name in names:
+            raise ConfigError(
+                "%s: [%s]: duplicate bridge name (also [%s])" % (filename, section, names[name])
+            )
+        names[name] = section
         values: Dict[str, object] = {}
         parameters: Dict[str, Value] = {}
         for key, raw in parser.items(section):

@@ -826,7 +826,11 @@ class Modem(Protocol, PeerHandler):
             getattr(peerAddress, "port", "?"),
         )
         dleMode = self.profile.get("#DLEMODE", self.activeProfile) == 1
-        self.splice = Splice(self.transport, protocol.transport, dleMode)
+        delay = self.profile.get("#TCPTXDELAY", self.activeProfile)
+        assert isinstance(delay, int)
+        self.splice = Splice(
+            self.transport, protocol.transport, dleMode, delay / 1000.0, self.reactor
+        )
         self.state = DATA
         self.log.info(
             "{bridge}: session from {peer} opened (DLEMODE {dlemode})",
@@ -960,6 +964,7 @@ class Modem(Protocol, PeerHandler):
         assert self.splice is not None and self.peer is not None
         self.state = CLOSING
         self._pending = rest + self._pending
+        self.splice.flush()
         self.splice.unsplice()
         # Hold the host's further bytes in the tty until the close is done.
         self.transport.pauseProducing()

@@ -13,10 +13,11 @@ over from one session must never hold the next one.
 
 from typing import Optional
 
-from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.internet.interfaces import IPushProducer, IReactorTime, ITransport
 from zope.interface import implementer
 
 from tcpbridge import dle
+from tcpbridge.segment import Segmenter
 
 
 @implementer(IPushProducer)
@@ -55,13 +56,35 @@ class Splice:
         DLE coding).
     """
 
-    def __init__(self, host: ITransport, peer: ITransport, dleMode: bool) -> None:
+    def __init__(
+        self,
+        host: ITransport,
+        peer: ITransport,
+        dleMode: bool,
+        txDelay: float = 0.0,
+        clock: Optional[IReactorTime] = None,
+    ) -> None:
+        """
+        @param txDelay: TCPTXDELAY in seconds (0: every read leaves at once).
+        @param clock: what times the delay (needed when C{txDelay} is set).
+        """
         self.host = host
         self.peer = peer
         self.dleMode = dleMode
         self.decoder = dle.Decoder()
         self.sentToPeer = 0
         self.sentToHost = 0
+        if txDelay > 0 and clock is None:
+            raise ValueError("a TCPTXDELAY needs a clock")
+        self.segmenter = Segmenter(self._toPeer, txDelay, clock)  # type: ignore[arg-type]
+        # The segmenter does the gathering: the kernel must not add its own
+        # (Nagle) delay on top of it.
+        handle = getattr(peer, "setTcpNoDelay", None)
+        if handle is not None:
+            try:
+                handle(True)
+            except Exception:
+                pass
         self._hostThrottle = Throttle(host)
         self._peerThrottle = Throttle(peer)
         peer.registerProducer(self._hostThrottle, True)
@@ -79,9 +102,18 @@ class Splice:
         if self.dleMode:
             data, rest = self.decoder.feed(data)
         if data:
-            self.sentToPeer += len(data)
-            self.peer.write(data)
+            self.segmenter.write(data)
         return rest
+
+    def _toPeer(self, data: bytes) -> None:
+        self.sentToPeer += len(data)
+        self.peer.write(data)
+
+    def flush(self) -> None:
+        """
+        Send the host bytes still gathering (the host is closing).
+        """
+        self.segmenter.flush()
 
     def fromPeer(self, data: bytes) -> None:
         """
@@ -98,6 +130,7 @@ class Splice:
         Producers are unregistered before any C{loseConnection}, as Twisted
         needs (its issues 5344 and 6461).
         """
+        self.segmenter.discard()
         if self._spliced:
             self._spliced = False
             self.peer.unregisterProducer()

@@ -1,0 +1,331 @@
+"""
+Tests for L{tcpbridge.dle}, the DLE/ETX coding of data mode (SPEC section 5,
+DLEMODE 1).
+"""
+
+from typing import List, Optional, Tuple
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from tcpbridge import dle
+
+DLE = 0x10
+ETX = 0x03
+
+
+def reference(data: bytes) -> Tuple[bytes, Optional[bytes], bool]:
+    """
+    Decode a whole host stream the slow, obvious way, as SPEC section 5
+    words it.
+
+    @return: the payload, the bytes after a bare ETX (or L{None} if there is
+        none), and whether the stream ends in a DLE still waiting.
+    """
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        b = data[i]
+        if b == ETX:
+            return bytes(out), data[i + 1 :], False
+        if b == DLE:
+            if i + 1 == len(data):
+                return bytes(out), None, True
+            following = data[i + 1]
+            if following in (DLE, ETX):
+                out.append(following)
+            else:
+                out += bytes([DLE, following])
+            i += 2
+        else:
+            out.append(b)
+            i += 1
+    return bytes(out), None, False
+
+
+def decodeChunks(chunks: List[bytes]) -> Tuple[bytes, Optional[bytes], dle.Decoder]:
+    """
+    Feed C{chunks} to a new decoder, one read each, stopping at the bare ETX.
+
+    @return: the payload, the whole rest after the bare ETX (the rest of the
+        read that held it and every later read), and the decoder.
+    """
+    decoder = dle.Decoder()
+    payload = b""
+    for index, chunk in enumerate(chunks):
+        data, rest = decoder.feed(chunk)
+        payload += data
+        if rest is not None:
+            return payload, rest + b"".join(chunks[index + 1 :]), decoder
+    return payload, None, decoder
+
+
+def splitAt(data: bytes, points: List[int]) -> List[bytes]:
+    """
+    Cut C{data} at each of C{points} (any order, repeats allowed).
+    """
+    edges = [0] + sorted(points) + [len(data)]
+    return [data[a:b] for a, b in zip(edges, edges[1:])]
+
+
+#: A payload dense in DLE and ETX bytes: every byte value, several times,
+#: and runs of the two special bytes.
+PAYLOAD = bytes(range(256)) * 4 + b"\x10\x03" * 8 + b"\x10" * 5 + b"\x03" * 5
+
+#: On the wire: the payload escaped, then DLE pairs that pass unchanged.
+WIRE = dle.encode(PAYLOAD) + b"\x10A\x10\xff\x10\x00" + dle.encode(b"\x03\x10")
+EXPECTED = PAYLOAD + b"\x10A\x10\xff\x10\x00" + b"\x03\x10"
+
+
+class EncodeTests(SynchronousTestCase):
+    """
+    Tests for L{dle.encode}, peer to host.
+    """
+
+    def test_everyByte(self) -> None:
+        """
+        Every byte value but DLE and ETX passes unchanged; DLE and ETX get a DLE in front.
+        """
+        for value in range(256):
+            byte = bytes([value])
+            if value in (DLE, ETX):
+                self.assertEqual(dle.encode(byte), b"\x10" + byte, value)
+            else:
+                self.assertEqual(dle.encode(byte), byte, value)
+
+    def test_allBytesTogether(self) -> None:
+        """
+        Encoding all 256 byte values adds exactly one DLE before DLE and one before ETX.
+        """
+        data = bytes(range(256))
+        expected = data[:3] + b"\x10\x03" + data[4:16] + b"\x10\x10" + data[17:]
+        self.assertEqual(dle.encode(data), expected)
+
+    def test_runs(self) -> None:
+        """
+        Runs of DLE and ETX are each escaped byte by byte.
+        """
+        self.assertEqual(dle.encode(b"\x10\x10\x03\x03"), b"\x10\x10\x10\x10\x10\x03\x10\x03")
+
+    def test_empty(self) -> None:
+        """
+        Nothing encodes to nothing.
+        """
+        self.assertEqual(dle.encode(b""), b"")
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.binary(max_size=300), st.data())
+    def test_roundTripAnyChunking(self, data: bytes, draw: st.DataObject) -> None:
+        """
+        Encoding then decoding gives back the data, however the encoded bytes are split into reads.
+        """
+        wire = dle.encode(data)
+        points = draw.draw(st.lists(st.integers(0, len(wire)), max_size=20))
+        payload, rest, decoder = decodeChunks(splitAt(wire, points))
+        self.assertIsNone(rest)
+        self.assertEqual(payload, data)
+        self.assertFalse(decoder.pending)
+        self.assertEqual(decoder.flush(), b"")
+
+
+class DecoderTests(SynchronousTestCase):
+    """
+    Tests for L{dle.Decoder}, host to peer.
+    """
+
+    def test_everyByteAlone(self) -> None:
+        """
+        Each byte value fed alone passes, except a DLE (held back) and an ETX (the close request).
+        """
+        for value in range(256):
+            decoder = dle.Decoder()
+            byte = bytes([value])
+            if value == ETX:
+                self.assertEqual(decoder.feed(byte), (b"", b""))
+            elif value == DLE:
+                self.assertEqual(decoder.feed(byte), (b"", None))
+                self.assertTrue(decoder.pending)
+            else:
+                self.assertEqual(decoder.feed(byte), (byte, None), value)
+                self.assertFalse(decoder.pending)
+
+    def test_everyByteEscaped(self) -> None:
+        """
+        DLE before DLE or ETX gives that byte; DLE before any other byte passes both bytes.
+        """
+        for value in range(256):
+            byte = bytes([value])
+            expected = byte if value in (DLE, ETX) else b"\x10" + byte
+            self.assertEqual(dle.Decoder().feed(b"\x10" + byte), (expected, None), value)
+
+    def test_everyByteEncoded(self) -> None:
+        """
+        Each encoded byte value decodes back to itself.
+        """
+        for value in range(256):
+            byte = bytes([value])
+            self.assertEqual(dle.Decoder().feed(dle.encode(byte)), (byte, None), value)
+
+    def test_allBytesEncoded(self) -> None:
+        """
+        All 256 byte values, encoded in one read, decode back to themselves.
+        """
+        data = bytes(range(256))
+        self.assertEqual(dle.Decoder().feed(dle.encode(data)), (data, None))
+
+    def test_plainData(self) -> None:
+        """
+        Bytes with no DLE and no ETX pass unchanged.
+        """
+        self.assertEqual(dle.Decoder().feed(b"hello"), (b"hello", None))
+
+    def test_bareETXReturnsRest(self) -> None:
+        """
+        A bare ETX ends the payload; the bytes after it, ETX included, are returned as the rest.
+        """
+        self.assertEqual(dle.Decoder().feed(b"ab\x03AT\r\x03"), (b"ab", b"AT\r\x03"))
+
+    def test_bareETXAtEnd(self) -> None:
+        """
+        A bare ETX that ends a read returns an empty rest, not L{None}.
+        """
+        self.assertEqual(dle.Decoder().feed(b"ab\x03"), (b"ab", b""))
+
+    def test_bareETXAfterEscapes(self) -> None:
+        """
+        An escaped ETX before the bare one is payload; the bare one still ends the session.
+        """
+        self.assertEqual(
+            dle.Decoder().feed(b"a\x10\x03b\x10\x10c\x03rest"), (b"a\x03b\x10c", b"rest")
+        )
+
+    def test_dlePassesOtherByte(self) -> None:
+        """
+        A DLE followed by a byte other than DLE or ETX passes both bytes.
+        """
+        self.assertEqual(dle.Decoder().feed(b"\x10A\x10\x00"), (b"\x10A\x10\x00", None))
+
+    def test_dleAcrossReads(self) -> None:
+        """
+        A DLE ending one read and the ETX starting the next are an escaped ETX.
+        """
+        decoder = dle.Decoder()
+        self.assertEqual(decoder.feed(b"a\x10"), (b"a", None))
+        self.assertTrue(decoder.pending)
+        self.assertEqual(decoder.feed(b"\x03b"), (b"\x03b", None))
+        self.assertFalse(decoder.pending)
+
+    def test_dleDleAcrossReads(self) -> None:
+        """
+        A DLE ending one read and the DLE starting the next are one DLE byte.
+        """
+        decoder = dle.Decoder()
+        self.assertEqual(decoder.feed(b"\x10"), (b"", None))
+        self.assertEqual(decoder.feed(b"\x10"), (b"\x10", None))
+        self.assertFalse(decoder.pending)
+
+    def test_dleOtherAcrossReads(self) -> None:
+        """
+        A DLE ending one read and an ordinary byte starting the next pass both.
+        """
+        decoder = dle.Decoder()
+        self.assertEqual(decoder.feed(b"\x10"), (b"", None))
+        self.assertEqual(decoder.feed(b"Z\x03"), (b"\x10Z", b""))
+
+    def test_pendingDLESurvivesEmptyRead(self) -> None:
+        """
+        An empty read between a DLE and its partner does not lose the DLE.
+        """
+        decoder = dle.Decoder()
+        decoder.feed(b"\x10")
+        self.assertEqual(decoder.feed(b""), (b"", None))
+        self.assertTrue(decoder.pending)
+        self.assertEqual(decoder.feed(b"\x03"), (b"\x03", None))
+
+    def test_flushPendingDLE(self) -> None:
+        """
+        C{flush} gives back a DLE left waiting, once.
+        """
+        decoder = dle.Decoder()
+        decoder.feed(b"ab\x10")
+        self.assertEqual(decoder.flush(), b"\x10")
+        self.assertFalse(decoder.pending)
+        self.assertEqual(decoder.flush(), b"")
+
+    def test_flushNothingPending(self) -> None:
+        """
+        C{flush} gives nothing when no DLE is waiting.
+        """
+        decoder = dle.Decoder()
+        decoder.feed(b"ab\x10\x10")
+        self.assertEqual(decoder.flush(), b"")
+
+    def test_denseInputOneRead(self) -> None:
+        """
+        The DLE-dense wire bytes decode to the expected payload in one read.
+        """
+        payload, rest, decoder = decodeChunks([WIRE])
+        self.assertEqual(payload, EXPECTED)
+        self.assertIsNone(rest)
+        self.assertEqual(reference(WIRE), (EXPECTED, None, False))
+
+    def test_denseInputEverySplitPoint(self) -> None:
+        """
+        The DLE-dense wire bytes split into two reads at every point decode to the same payload.
+        """
+        for point in range(len(WIRE) + 1):
+            payload, rest, decoder = decodeChunks([WIRE[:point], WIRE[point:]])
+            self.assertEqual(payload, EXPECTED, "split at %d" % (point,))
+            self.assertIsNone(rest, "split at %d" % (point,))
+            self.assertFalse(decoder.pending, "split at %d" % (point,))
+
+    def test_denseInputByteByByte(self) -> None:
+        """
+        The DLE-dense wire bytes fed one byte per read decode to the same payload.
+        """
+        chunks = [WIRE[i : i + 1] for i in range(len(WIRE))]
+        payload, rest, decoder = decodeChunks(chunks)
+        self.assertEqual(payload, EXPECTED)
+        self.assertIsNone(rest)
+
+    def test_closeEverySplitPoint(self) -> None:
+        """
+        Dense wire bytes, a bare ETX and command bytes, split at every point, give the payload and
+        the command bytes.
+        """
+        stream = WIRE + b"\x03AT\r\x10\x03"
+        for point in range(len(stream) + 1):
+            payload, rest, decoder = decodeChunks([stream[:point], stream[point:]])
+            self.assertEqual(payload, EXPECTED, "split at %d" % (point,))
+            self.assertEqual(rest, b"AT\r\x10\x03", "split at %d" % (point,))
+
+    def test_closeByteByByte(self) -> None:
+        """
+        Dense wire bytes and a bare ETX fed one byte per read stop at the ETX.
+        """
+        stream = WIRE + b"\x03AT\r"
+        payload, rest, decoder = decodeChunks([stream[i : i + 1] for i in range(len(stream))])
+        self.assertEqual(payload, EXPECTED)
+        self.assertEqual(rest, b"AT\r")
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.lists(
+            st.one_of(st.sampled_from([DLE, ETX, DLE, 0x41]), st.integers(0, 255)),
+            max_size=200,
+        ).map(bytes),
+        st.data(),
+    )
+    def test_restOnlyAfterBareETX(self, stream: bytes, draw: st.DataObject) -> None:
+        """
+        Under any chunking, decoding returns a rest exactly when the stream holds a bare ETX, and
+        the payload the specification's rules give.
+        """
+        points = draw.draw(st.lists(st.integers(0, len(stream)), max_size=20))
+        payload, rest, decoder = decodeChunks(splitAt(stream, points))
+        expectedPayload, expectedRest, expectedPending = reference(stream)
+        self.assertEqual(rest, expectedRest)
+        self.assertEqual(payload, expectedPayload)
+        if rest is None:
+            self.assertEqual(decoder.pending, expectedPending)
