@@ -55,6 +55,8 @@ class BridgeConfig:
     csq: str = "20,0"
     registration: int = 1
     cpin: str = "READY"
+    trace: Optional[str] = None
+    idle_timeout: Optional[float] = None
     tls: bool = False
     tls_cert: Optional[str] = None
     tls_key: Optional[str] = None
@@ -168,6 +170,8 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "csq": str,
     "registration": _integer(0, 5),
     "cpin": str,
+    "trace": str,
+    "idle_timeout": _seconds,
     "tls": _boolean,
     "tls_cert": _file,
     "tls_key": _file,

@@ -46,6 +46,7 @@ from tcpbridge.profile import (
 from tcpbridge.serial import applyLineSettings
 from tcpbridge.splice import Splice
 from tcpbridge.tls import clientOptions, serverOptions
+from tcpbridge.trace import FROM_HOST, FROM_PEER, TO_HOST, Trace
 
 IDLE = "IDLE"
 LISTENING = "LISTENING"
@@ -158,6 +159,14 @@ class Modem(Protocol, PeerHandler):
         self.state = IDLE
         self.activeProfile = 0
         self.linkUp = config.link == "auto"
+        self.trace: Optional[Trace] = None
+        if config.trace:
+            try:
+                self.trace = Trace(config.trace)
+            except OSError as e:
+                self.log.error(
+                    "{bridge}: cannot open the trace file: {error}", bridge=self.name, error=e
+                )
         self.serverTLS = (
             serverOptions(config.tls_cert, config.tls_key or config.tls_cert, config.tls_ca)
             if config.tls_cert
@@ -175,6 +184,8 @@ class Modem(Protocol, PeerHandler):
         self.peer: Optional[PeerProtocol] = None
         self.splice: Optional[Splice] = None
         self._closeTimer: Optional[IDelayedCall] = None
+        self._idleTimer: Optional[IDelayedCall] = None
+        self._lastActivity = 0.0
         self._opening: Optional[Deferred] = None
         self._attempt: Optional[Deferred] = None
         self._dialing: Optional[PeerProtocol] = None
@@ -192,6 +203,19 @@ class Modem(Protocol, PeerHandler):
             self.log.error("{bridge}: {error}; using the defaults", bridge=self.name, error=e)
 
     def connectionMade(self) -> None:
+        """
+        The serial line is open (at start-up, or again after a loss): start
+        in command mode, with the parameters and settings kept.
+        """
+        self.state = IDLE
+        self._line = bytearray()
+        self._overflow = False
+        self._pending = b""
+        self._busy = False
+        self._holding = False
+        self._afterResult = []
+        if self.lost.called:
+            self.lost = Deferred()
         # Saved line settings (AT&W after AT+IPR) apply from the start.
         self._applyLine()
 
@@ -202,8 +226,11 @@ class Modem(Protocol, PeerHandler):
         Route serial bytes: to the session in data mode, otherwise to the
         command line (held back while a command or a close is in progress).
         """
+        if self.trace is not None:
+            self.trace(FROM_HOST, data)
         if self.state == DATA:
             assert self.splice is not None
+            self._lastActivity = self.reactor.seconds()
             rest = self.splice.fromHost(data)
             if rest is not None:
                 self._hostClose(rest)
@@ -256,7 +283,7 @@ class Modem(Protocol, PeerHandler):
 
     def _flush(self, echo: bytearray) -> None:
         if echo:
-            self.transport.write(bytes(echo))
+            self._write(bytes(echo))
             del echo[:]
 
     def _bareETX(self) -> None:
@@ -361,17 +388,24 @@ class Modem(Protocol, PeerHandler):
 
     # -- responses ----------------------------------------------------------
 
+    def _write(self, data: bytes) -> None:
+        # A reply that comes after the line was lost goes nowhere.
+        if self.transport is not None:
+            if self.trace is not None:
+                self.trace(TO_HOST, data)
+            self.transport.write(data)
+
     def _info(self, text: str) -> None:
         line = text.encode("latin-1", "replace")
-        self.transport.write(b"\r\n" + line + b"\r\n" if self.verbose else line + b"\r\n")
+        self._write(b"\r\n" + line + b"\r\n" if self.verbose else line + b"\r\n")
 
     def _result(self, name: str) -> None:
         if self.quiet:
             return
         if self.verbose:
-            self.transport.write(b"\r\n" + name.encode("ascii") + b"\r\n")
+            self._write(b"\r\n" + name.encode("ascii") + b"\r\n")
         else:
-            self.transport.write(b"%d\r" % (RESULT_CODES[name],))
+            self._write(b"%d\r" % (RESULT_CODES[name],))
 
     def _error(self, code: int) -> None:
         if self.cmee and not self.quiet:
@@ -829,7 +863,7 @@ class Modem(Protocol, PeerHandler):
         delay = self.profile.get("#TCPTXDELAY", self.activeProfile)
         assert isinstance(delay, int)
         self.splice = Splice(
-            self.transport, protocol.transport, dleMode, delay / 1000.0, self.reactor
+            self.transport, protocol.transport, dleMode, delay / 1000.0, self.reactor, self.trace
         )
         self.state = DATA
         self.log.info(
@@ -839,10 +873,34 @@ class Modem(Protocol, PeerHandler):
             dlemode=int(dleMode),
         )
         self._result("Ok_Info_WaitingForData")
+        self._lastActivity = self.reactor.seconds()
+        if self.config.idle_timeout:
+            self._idleTimer = self.reactor.callLater(self.config.idle_timeout, self._checkIdle)
         if opening is not None:
             opening.callback(FINAL)
         elif self._pending:
             self._drain()
+
+    def _checkIdle(self) -> None:
+        """
+        Close a session that moved no byte either way for C{idle_timeout}
+        seconds, as if the peer had closed it.
+        """
+        self._idleTimer = None
+        timeout = self.config.idle_timeout
+        if self.state != DATA or self.peer is None or not timeout:
+            return
+        quiet = self.reactor.seconds() - self._lastActivity
+        if quiet < timeout:
+            self._idleTimer = self.reactor.callLater(timeout - quiet, self._checkIdle)
+            return
+        self.log.info(
+            "{bridge}: session from {peer} idle for {seconds} s: closing it",
+            bridge=self.name,
+            peer=self.peerDescription,
+            seconds=timeout,
+        )
+        self.peer.transport.loseConnection()
 
     def peerFailed(self, protocol: PeerProtocol, reason: object) -> None:
         """
@@ -953,6 +1011,9 @@ class Modem(Protocol, PeerHandler):
             opening.errback(ATError(code or TCP_OPEN_FAILED))
 
     def peerData(self, data: bytes) -> None:
+        if self.trace is not None:
+            self.trace(FROM_PEER, data)
+        self._lastActivity = self.reactor.seconds()
         if self.splice is not None:
             self.splice.fromPeer(data)
 
@@ -983,9 +1044,10 @@ class Modem(Protocol, PeerHandler):
         splice = self.splice
         assert splice is not None
         splice.unsplice()
-        if self._closeTimer is not None and self._closeTimer.active():
-            self._closeTimer.cancel()
-        self._closeTimer = None
+        for timer in (self._closeTimer, self._idleTimer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._closeTimer = self._idleTimer = None
         byHost = self.state == CLOSING
         self.peer = None
         self.splice = None
@@ -1002,7 +1064,7 @@ class Modem(Protocol, PeerHandler):
         if self.transport is None or not self.transport.connected:
             return
         if not byHost and splice.dleMode:
-            self.transport.write(dle.ETX)
+            self._write(dle.ETX)
         self._result("Ok_Info_SocketClosed")
         self._result("OK")
         if self._holding:

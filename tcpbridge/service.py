@@ -11,6 +11,7 @@ from typing import Any, List, Optional
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
 from tcpbridge.config import BridgeConfig
@@ -21,9 +22,18 @@ from tcpbridge.serial import PtyDevice, openDevice
 class BridgeService(Service):
     """
     One serial line and the modem behind it.
+
+    A device that cannot be opened, or that disappears (a USB adapter
+    pulled out, an I/O error), is retried with a growing delay; when it
+    comes back the modem is in command mode with its parameters.  Nothing of
+    this touches the other bridges.
     """
 
     log = Logger()
+
+    #: Seconds before the first retry, and the most between two.
+    RETRY_FIRST = 0.5
+    RETRY_MAX = 30.0
 
     def __init__(self, config: BridgeConfig, reactor: Any = None) -> None:
         if reactor is None:
@@ -36,42 +46,90 @@ class BridgeService(Service):
         self.modem: Optional[Modem] = None
         self.transport: Any = None
         self.pty: Optional[PtyDevice] = None
+        self._retry: Optional[IDelayedCall] = None
+        self._delay = self.RETRY_FIRST
+        self._failures = 0
 
     def startService(self) -> None:
         Service.startService(self)
-        modem = Modem(self.config, self.reactor)
+        if self.modem is None:
+            try:
+                self.modem = Modem(self.config, self.reactor)
+            except Exception as e:
+                self.log.error("{bridge}: cannot start: {error}", bridge=self.name, error=e)
+                return
+        self._open()
+
+    def _open(self) -> None:
+        self._retry = None
         c = self.config
+        assert self.modem is not None
         try:
             self.transport, self.pty = openDevice(
-                c.device, modem, self.reactor, c.baudrate, c.bytesize, c.parity, c.stopbits,
-                c.flowcontrol,
+                c.device, self.modem, self.reactor, c.baudrate, c.bytesize, c.parity,
+                c.stopbits, c.flowcontrol,
             )
         except Exception as e:
-            self.log.error(
-                "{bridge}: cannot open {device}: {error}",
+            if self._failures == 0:
+                self.log.error(
+                    "{bridge}: cannot open {device}: {error}; trying again until it can",
+                    bridge=c.name,
+                    device=c.device,
+                    error=e,
+                )
+            self._failures += 1
+            self._retryLater()
+            return
+        if self._failures:
+            self.log.info(
+                "{bridge}: serial line {device} open again after {tries} attempts",
                 bridge=c.name,
                 device=c.device,
-                error=e,
+                tries=self._failures,
             )
+        else:
+            self.log.info("{bridge}: serial line {device} open", bridge=c.name, device=c.device)
+        self._failures = 0
+        self._delay = self.RETRY_FIRST
+        self.modem.lost.addCallback(self._lost)
+
+    def _retryLater(self) -> None:
+        self._retry = self.reactor.callLater(self._delay, self._open)
+        self._delay = min(self._delay * 2, self.RETRY_MAX)
+
+    def _lost(self, reason: object) -> None:
+        self._release()
+        if not self.running:
             return
-        self.modem = modem
-        self.log.info("{bridge}: serial line {device} open", bridge=c.name, device=c.device)
+        self.log.warn(
+            "{bridge}: serial line {device} lost; reopening it when it comes back",
+            bridge=self.name,
+            device=self.config.device,
+        )
+        self._failures = 1
+        self._retryLater()
+
+    def _release(self) -> None:
+        self.transport = None
+        if self.pty is not None:
+            self.pty.close()
+            self.pty = None
 
     def stopService(self) -> "Deferred[None]":
         Service.stopService(self)
-        modem, self.modem = self.modem, None
-        if modem is None:
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
+        modem, transport = self.modem, self.transport
+        if modem is None or transport is None:
             return succeed(None)
         modem.shutdown()
-        self.transport.loseConnection()
+        transport.loseConnection()
 
-        def release(result: object) -> None:
-            if self.pty is not None:
-                self.pty.close()
-                self.pty = None
-            self.log.info("{bridge}: serial line closed", bridge=self.config.name)
+        def closed(result: object) -> None:
+            self.log.info("{bridge}: serial line closed", bridge=self.name)
 
-        return modem.lost.addCallback(release)
+        return modem.lost.addCallback(closed)
 
 
 def makeBridges(configs: List[BridgeConfig], reactor: Any = None) -> MultiService:

@@ -11,13 +11,14 @@ transports live on: the serial port outlasts every session, so a pause left
 over from one session must never hold the next one.
 """
 
-from typing import Optional
+from typing import Callable, Optional
 
 from twisted.internet.interfaces import IPushProducer, IReactorTime, ITransport
 from zope.interface import implementer
 
 from tcpbridge import dle
 from tcpbridge.segment import Segmenter
+from tcpbridge.trace import TO_HOST, TO_PEER
 
 
 @implementer(IPushProducer)
@@ -63,11 +64,15 @@ class Splice:
         dleMode: bool,
         txDelay: float = 0.0,
         clock: Optional[IReactorTime] = None,
+        trace: Optional[Callable[[str, bytes], None]] = None,
     ) -> None:
         """
         @param txDelay: TCPTXDELAY in seconds (0: every read leaves at once).
         @param clock: what times the delay (needed when C{txDelay} is set).
+        @param trace: records the bytes written to each side (see
+            L{tcpbridge.trace}).
         """
+        self.trace = trace
         self.host = host
         self.peer = peer
         self.dleMode = dleMode
@@ -107,6 +112,8 @@ class Splice:
 
     def _toPeer(self, data: bytes) -> None:
         self.sentToPeer += len(data)
+        if self.trace is not None:
+            self.trace(TO_PEER, data)
         self.peer.write(data)
 
     def flush(self) -> None:
@@ -120,7 +127,11 @@ class Splice:
         Pass bytes the peer sent on to the host, DLE-coded in DLEMODE 1.
         """
         self.sentToHost += len(data)
-        self.host.write(dle.encode(data) if self.dleMode else data)
+        if self.dleMode:
+            data = dle.encode(data)
+        if self.trace is not None:
+            self.trace(TO_HOST, data)
+        self.host.write(data)
 
     def unsplice(self) -> None:
         """
