@@ -18,6 +18,7 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -61,7 +62,7 @@ class AdmissionFilter:
 
 
 @implementer(IHandshakeListener)
-class PeerProtocol(Protocol):
+class PeerProtocol(Protocol, TimeoutMixin):
     """
     The TCP side of a session, listening or dialling: hands everything to
     its session handler (the modem), which owns the data path.
@@ -70,8 +71,14 @@ class PeerProtocol(Protocol):
     certificate check) has succeeded; until then nothing reaches the host
     and nothing of the host's is sent.
 
+    A TLS client that does not finish its handshake within
+    L{HANDSHAKE_TIMEOUT} seconds is dropped, so idle connections cannot
+    pile up while listening.
+
     @ivar ready: whether the session is open.
     """
+
+    HANDSHAKE_TIMEOUT = 30.0
 
     def __init__(
         self,
@@ -87,10 +94,16 @@ class PeerProtocol(Protocol):
     def connectionMade(self) -> None:
         if not self.tls:
             self._open()
+        else:
+            self.setTimeout(self.HANDSHAKE_TIMEOUT)
 
     def handshakeCompleted(self) -> None:
         if self.tls:
+            self.setTimeout(None)
             self._open()
+
+    def timeoutConnection(self) -> None:
+        self.transport.abortConnection()
 
     def _open(self) -> None:
         if self.admit is not None and not self.admit(self):
@@ -104,6 +117,7 @@ class PeerProtocol(Protocol):
             self.handler.peerData(data)
 
     def connectionLost(self, reason: object) -> None:
+        self.setTimeout(None)
         if self.ready:
             self.handler.peerLost(self, reason)
         else:

@@ -1,0 +1,209 @@
+"""
+The twistd plugin (SPEC section 6): found by Twisted's plugin system, and
+run as a real C{twistd -n tcpbridge --config FILE} process.
+"""
+
+import os
+import signal
+import sys
+from typing import Any, Callable, Generator
+
+from twisted.application.service import IServiceMaker
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.error import ProcessDone
+from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import deferLater
+from twisted.plugin import getPlugins
+from twisted.python.failure import Failure
+from twisted.trial.unittest import TestCase
+
+from tests.hostside import WAIT, WaitTimeout, openHost
+
+#: The checkout, put first on the child's PYTHONPATH.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: twistd in the foreground, with no pid file, under this Python.
+TWISTD = [
+    sys.executable,
+    "-c",
+    "from twisted.scripts.twistd import run; run()",
+    "-n",
+    "--pidfile=",
+]
+
+#: Seconds a twistd process may take to start or to stop.
+PROCESS_WAIT = 20.0
+
+
+class TwistdProcess(ProcessProtocol):
+    """
+    A child process whose output is kept, and whose end a test can wait for.
+    """
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.err = bytearray()
+        self.reason: Any = None
+        self._ended: Deferred = Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.out += data
+
+    def errReceived(self, data: bytes) -> None:
+        self.err += data
+
+    def processEnded(self, reason: Failure) -> None:
+        self.reason = reason.value
+        self._ended.callback(None)
+
+    def describe(self) -> str:
+        return "stdout: %r\nstderr: %r" % (bytes(self.out), bytes(self.err))
+
+    def ended(self, timeout: float = PROCESS_WAIT) -> "Deferred[Any]":
+        """
+        Wait for the process to end; fire with the reason (L{ProcessDone}
+        for exit status 0, L{ProcessTerminated} otherwise).
+        """
+        d: Deferred = Deferred()
+
+        def fire(_: object) -> None:
+            if not d.called:
+                d.callback(self.reason)
+
+        def expire() -> None:
+            if not d.called:
+                message = "twistd still running after %ss\n%s" % (timeout, self.describe())
+                d.errback(WaitTimeout(message))
+
+        call = reactor.callLater(timeout, expire)
+        self._ended.addCallback(fire)
+
+        def cancel(result: object) -> object:
+            if call.active():
+                call.cancel()
+            return result
+
+        return d.addBoth(cancel)
+
+
+class TwistdTests(TestCase):
+    """
+    tcpbridge as a twistd plugin.
+    """
+
+    timeout = 60
+
+    def workspace(self) -> str:
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        return directory
+
+    def writeConfig(self, directory: str, text: str) -> str:
+        path = os.path.join(directory, "tcpbridge.ini")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def twistd(self, directory: str, *args: str) -> TwistdProcess:
+        """
+        Start C{twistd -n --pidfile= ARGS} in C{directory}, with this
+        checkout on its path; it is killed at clean-up if still running.
+        """
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+        process = TwistdProcess()
+        reactor.spawnProcess(process, sys.executable, TWISTD + list(args), env=env, path=directory)
+
+        def kill() -> "Deferred[Any]":
+            if process.reason is not None:
+                return process.ended()
+            process.transport.signalProcess("KILL")
+            return process.ended()
+
+        self.addCleanup(kill)
+        return process
+
+    @inlineCallbacks
+    def poll(
+        self, condition: Callable[[], bool], process: TwistdProcess, what: str
+    ) -> Generator[Deferred, Any, None]:
+        """
+        Wait until C{condition()} is true, failing if the process ends or
+        the time runs out first.
+        """
+        deadline = reactor.seconds() + PROCESS_WAIT
+        while not condition():
+            if process.reason is not None:
+                self.fail(
+                    "twistd ended (%s) before %s\n%s" % (process.reason, what, process.describe())
+                )
+            if reactor.seconds() > deadline:
+                self.fail("no %s after %ss\n%s" % (what, PROCESS_WAIT, process.describe()))
+            yield deferLater(reactor, 0.05, lambda: None)
+
+    def test_pluginFound(self) -> None:
+        """
+        Twisted's plugin system finds exactly one service maker named tcpbridge, taking --config.
+        """
+        found = [p for p in getPlugins(IServiceMaker) if p.tapname == "tcpbridge"]
+        self.assertEqual(len(found), 1, found)
+        options = found[0].options()
+        options.parseOptions(["--config", "bridges.ini"])
+        self.assertEqual(options["config"], "bridges.ini")
+
+    @inlineCallbacks
+    def test_runsAndStops(self) -> Generator[Deferred, Any, None]:
+        """
+        twistd -n tcpbridge makes the pty link, answers AT on it, and on SIGTERM shuts down cleanly
+        and removes the link.
+        """
+        directory = self.workspace()
+        link = os.path.join(directory, "host")
+        config = self.writeConfig(directory, "[bridge:sub]\ndevice = pty:%s\n" % (link,))
+        process = self.twistd(directory, "tcpbridge", "--config", config)
+        yield self.poll(lambda: os.path.exists(link), process, "pty link")
+        host = openHost(link, reactor)
+        self.addCleanup(host.close)
+        host.write(b"AT\r")
+        self.assertEqual((yield host.result()), b"AT\r\r\nOK\r\n")
+
+        process.transport.signalProcess("TERM")
+        reason = yield process.ended()
+        # Since Twisted 18.4, twistd stopped by a signal shuts down cleanly and
+        # then ends itself with that same signal (so that a supervisor sees
+        # why it stopped); exit status 0 is accepted too.  A clean shutdown
+        # shows in its log.
+        self.assertTrue(
+            isinstance(reason, ProcessDone) or getattr(reason, "signal", None) == signal.SIGTERM,
+            "twistd ended with %s\n%s" % (reason, process.describe()),
+        )
+        out = bytes(process.out)
+        self.assertIn(b"sub: serial line closed", out)
+        self.assertIn(b"Server Shut Down.", out)
+        self.assertFalse(os.path.lexists(link), "the pty link is left behind")
+        # The service's end of the pty is closed: the host sees it go.
+        yield host.closed(WAIT)
+
+    @inlineCallbacks
+    def test_badConfig(self) -> Generator[Deferred, Any, None]:
+        """
+        An unknown key makes twistd exit non-zero with one line on stderr naming file, section and
+        key, and no traceback.
+        """
+        directory = self.workspace()
+        link = os.path.join(directory, "host")
+        config = self.writeConfig(
+            directory, "[bridge:sub]\ndevice = pty:%s\ncolour = blue\n" % (link,)
+        )
+        process = self.twistd(directory, "tcpbridge", "--config", config)
+        reason = yield process.ended()
+        self.assertFalse(isinstance(reason, ProcessDone), "twistd exited 0\n" + process.describe())
+        self.assertTrue(reason.exitCode, "twistd did not exit with a status\n" + process.describe())
+        err = bytes(process.err).decode("utf-8", "replace")
+        lines = err.splitlines()
+        self.assertEqual(len(lines), 1, err)
+        for part in (config, "[bridge:sub]", "colour"):
+            self.assertIn(part, lines[0])
+        self.assertNotIn("Traceback", err + bytes(process.out).decode("utf-8", "replace"))
+        self.assertFalse(os.path.lexists(link), "a bad configuration still made the pty")
