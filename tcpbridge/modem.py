@@ -81,6 +81,8 @@ BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 2304
 #: argument), stop bits.
 ICF_FORMATS = {1: (8, "N", 2), 2: (8, "P", 1), 3: (8, "N", 1), 4: (7, "N", 2), 5: (7, "P", 1), 6: (7, "N", 1)}
 
+_FORMS = {ACTION: "a", SET: "s", READ: "r"}
+
 #: A handler's return value meaning it wrote the line's final result itself.
 FINAL = "final"
 
@@ -113,42 +115,43 @@ class Modem(Protocol, PeerHandler):
     log = Logger()
 
     #: Every command but the parameters of L{PARAMETERS}: the method that
-    #: runs it and what C{=?} shows.  Parsing, help and listings all come
-    #: from this table and that one.
-    COMMANDS: Dict[str, Tuple[str, str]] = {
-        "E": ("_echo", "(0-1)"),
-        "V": ("_verbose", "(0-1)"),
-        "Q": ("_quiet", "(0-1)"),
-        "Z": ("_restore", ""),
-        "&F": ("_factory", ""),
-        "&W": ("_save", ""),
-        "I": ("_identify", ""),
-        "S3": ("_s3", "(0-127)"),
-        "S5": ("_s5", "(0-127)"),
-        "+CMEE": ("_cmee", "+CMEE: (0-1)"),
-        "+CGMI": ("_manufacturer", ""),
-        "+CGMM": ("_model", ""),
-        "+GMM": ("_model", ""),
-        "+CGMR": ("_revision", ""),
-        "+CGSN": ("_serialNumber", ""),
-        "+IPR": ("_ipr", "+IPR: (0,%s)" % (",".join(str(b) for b in BAUDRATES),)),
-        "+IFC": ("_ifc", "+IFC: (0-2),(0-2)"),
-        "+ICF": ("_icf", "+ICF: (1-6),(0-3)"),
-        "+CSQ": ("_csq", "+CSQ: (0-31,99),(0-7,99)"),
-        "+CREG": ("_creg", "+CREG: (0-2)"),
-        "+CGREG": ("_creg", "+CGREG: (0-2)"),
-        "+CPIN": ("_cpin", ""),
-        "+CCED": ("_accept", ""),
-        "#VVERSION": ("_version", ""),
-        "#VSTATE": ("_vstate", ""),
-        "#VTCP": ("_vtcp", "#VTCP: (1-2)"),
-        "#VALL": ("_vall", "#VALL: (1-2)"),
-        "#DISPLAYIP": ("_displayip", ""),
-        "#CONNECTIONSTART": ("_connectionstart", ""),
-        "#CONNECTIONSTOP": ("_connectionstop", ""),
-        "#LTCPSTART": ("_ltcpstart", "#LTCPSTART: (1-2)"),
-        "#LTCPSTOP": ("_ltcpstop", "#LTCPSTOP: (1-2)"),
-        "#OTCP": ("_otcp", "#OTCP: (1-2)"),
+    #: runs it, the forms it takes (a: action C{AT#X}, s: set C{AT#X=...},
+    #: r: read C{AT#X?}; C{=?} always works) and what C{=?} shows.
+    #: Parsing, help and listings all come from this table and that one.
+    COMMANDS: Dict[str, Tuple[str, str, str]] = {
+        "E": ("_echo", "a", "(0-1)"),
+        "V": ("_verbose", "a", "(0-1)"),
+        "Q": ("_quiet", "a", "(0-1)"),
+        "Z": ("_restore", "a", ""),
+        "&F": ("_factory", "a", ""),
+        "&W": ("_save", "a", ""),
+        "I": ("_identify", "a", ""),
+        "S3": ("_s3", "rs", "(0-127)"),
+        "S5": ("_s5", "rs", "(0-127)"),
+        "+CMEE": ("_cmee", "ars", "+CMEE: (0-1)"),
+        "+CGMI": ("_manufacturer", "a", ""),
+        "+CGMM": ("_model", "a", ""),
+        "+GMM": ("_model", "a", ""),
+        "+CGMR": ("_revision", "a", ""),
+        "+CGSN": ("_serialNumber", "a", ""),
+        "+IPR": ("_ipr", "rs", "+IPR: (0,%s)" % (",".join(str(b) for b in BAUDRATES),)),
+        "+IFC": ("_ifc", "rs", "+IFC: (0-2),(0-2)"),
+        "+ICF": ("_icf", "rs", "+ICF: (1-6),(0-3)"),
+        "+CSQ": ("_csq", "a", "+CSQ: (0-31,99),(0-7,99)"),
+        "+CREG": ("_creg", "rs", "+CREG: (0-2)"),
+        "+CGREG": ("_creg", "rs", "+CGREG: (0-2)"),
+        "+CPIN": ("_cpin", "rs", ""),
+        "+CCED": ("_accept", "ars", ""),
+        "#VVERSION": ("_version", "a", ""),
+        "#VSTATE": ("_vstate", "a", ""),
+        "#VTCP": ("_vtcp", "as", "#VTCP: (1-2)"),
+        "#VALL": ("_vall", "as", "#VALL: (1-2)"),
+        "#DISPLAYIP": ("_displayip", "a", ""),
+        "#CONNECTIONSTART": ("_connectionstart", "a", ""),
+        "#CONNECTIONSTOP": ("_connectionstop", "a", ""),
+        "#LTCPSTART": ("_ltcpstart", "as", "#LTCPSTART: (1-2)"),
+        "#LTCPSTOP": ("_ltcpstop", "as", "#LTCPSTOP: (1-2)"),
+        "#OTCP": ("_otcp", "as", "#OTCP: (1-2)"),
     }
 
     def __init__(self, config: BridgeConfig, reactor: IReactorTCP) -> None:
@@ -375,11 +378,13 @@ class Modem(Protocol, PeerHandler):
     def _dispatch(self, command: Command) -> Optional[Deferred]:
         entry = self.COMMANDS.get(command.name)
         if entry is not None:
-            method, helpText = entry
+            method, forms, helpText = entry
             if command.kind == TEST:
                 if helpText:
                     self._info(helpText)
                 return None
+            if _FORMS[command.kind] not in forms:
+                raise ATError(SYNTAX_ERROR)
             return getattr(self, method)(command)  # type: ignore[no-any-return]
         if command.name in PARAMETERS:
             self._parameter(command.name, command)
@@ -463,7 +468,9 @@ class Modem(Protocol, PeerHandler):
         self.cmee = pick("cmee", flag, getattr(self, "cmee", 0))
         self.s3 = pick("s3", register, getattr(self, "s3", 13))
         self.s5 = pick("s5", register, getattr(self, "s5", 8))
-        self.ipr = pick("ipr", lambda v: v in BAUDRATES, getattr(self, "ipr", 115200))
+        self.ipr = pick(
+            "ipr", lambda v: isinstance(v, int) and 50 <= v <= 4000000, getattr(self, "ipr", 115200)
+        )
         self.ifc = tuple(
             pick("ifc", lambda v: len(v) == 2 and all(x in (0, 1, 2) for x in v),
                  getattr(self, "ifc", (0, 0)))
@@ -478,9 +485,14 @@ class Modem(Protocol, PeerHandler):
         Put the live port's line settings in step with C{+IPR}, C{+ICF}
         and C{+IFC}.
         """
-        bytesize, parity, stopbits = ICF_FORMATS[self.icf[0]]
-        if parity != "N":
-            parity = "OEMS"[self.icf[1]]
+        c = self.config
+        if self.icf == _icf(c.bytesize, c.parity, c.stopbits):
+            # The configured line, exactly, even where +ICF cannot say it.
+            bytesize, parity, stopbits = c.bytesize, c.parity, c.stopbits
+        else:
+            bytesize, parity, stopbits = ICF_FORMATS[self.icf[0]]
+            if parity != "N":
+                parity = "OEMS"[self.icf[1]]
         applyLineSettings(
             self.transport,
             baudrate=self.ipr,
@@ -566,10 +578,8 @@ class Modem(Protocol, PeerHandler):
         """
         C{AT&W}: save the current settings and parameters.
         """
-        if self.profile.path is None:
-            return
         self.profile.settings = self._settings()
-        if not self._persist():
+        if self.profile.path is not None and not self._persist():
             raise ATError(NOT_ALLOWED)
 
     def _persist(self) -> bool:
@@ -828,8 +838,8 @@ class Modem(Protocol, PeerHandler):
         return TCP4ServerEndpoint(self.reactor, port, interface=interface)
 
     def _ltcpstop(self, command: Command) -> Optional[Deferred]:
-        self._profileId(command)
-        if self.state != LISTENING:
+        pid = self._profileId(command)
+        if self.state != LISTENING or pid != self.activeProfile:
             return None
         return self._stopListening()
 
@@ -939,7 +949,7 @@ class Modem(Protocol, PeerHandler):
         self.state = CONNECTING
         self.activeProfile = pid
         self._openAbandoned = None
-        self._opening = Deferred()
+        opening = self._opening = Deferred()
         self._openTimer = self.reactor.callLater(
             c.connect_timeout, self._cancelOpen, "timed out"
         )
@@ -964,7 +974,9 @@ class Modem(Protocol, PeerHandler):
                 self._openFailed(f)
 
         attempt.addCallbacks(connected, failed)
-        return self._opening
+        # Not self._opening: a connection that fails at once has already
+        # answered through it and cleared it.
+        return opening
 
     def _cancelOpen(self, why: str) -> None:
         """

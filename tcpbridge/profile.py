@@ -8,6 +8,7 @@ back, and what C{AT#X=?} shows.  Command parsing, help and listings all come
 from it.
 """
 
+import errno
 import ipaddress
 import json
 import os
@@ -231,13 +232,26 @@ class Profile:
         data = json.dumps(self.dump(), indent=1, sort_keys=True).encode("utf-8")
         directory = os.path.dirname(os.path.abspath(self.path))
         temporary = "%s.%d.tmp" % (self.path, os.getpid())
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        # 0600: the file holds the APN and ISP passwords.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, self.path)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    if written <= 0:
+                        raise OSError(errno.ENOSPC, "nothing written")
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temporary, self.path)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise
         dirfd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dirfd)
