@@ -10,13 +10,15 @@ Pure code, no Twisted: the decoder keeps the one byte of state that lets an
 escape be split across two reads.
 """
 
+import re
 from typing import Optional, Tuple
 
 DLE = b"\x10"
 ETX = b"\x03"
 
-_DLE = 0x10
-_ETX = 0x03
+#: An ETX at the end of an even run of DLEs (zero included): the host's
+#: request to close.  The look-behind anchors the run at its start.
+_BARE_ETX = re.compile(b"(?<!\x10)(?:\x10\x10)*\x03")
 
 
 def encode(data: bytes) -> bytes:
@@ -57,43 +59,31 @@ class Decoder:
             goes on; after a bare ETX it is the (possibly empty) bytes that
             followed the ETX, and the decoder must not be fed again.
         """
-        if not self._pendingDLE and _DLE not in data and _ETX not in data:
-            return data, None
-        out = bytearray()
-        i = 0
-        n = len(data)
-        if self._pendingDLE and n:
+        if self._pendingDLE:
             self._pendingDLE = False
-            b = data[0]
-            if b == _DLE or b == _ETX:
-                out.append(b)
-            else:
-                out.append(_DLE)
-                out.append(b)
-            i = 1
-        e = data.find(ETX, i)
-        while i < n:
-            if e != -1 and e < i:
-                e = data.find(ETX, i)
-            d = data.find(DLE, i)
-            if e != -1 and (d == -1 or e < d):
-                out += data[i:e]
-                return bytes(out), data[e + 1 :]
-            if d == -1:
-                out += data[i:]
-                break
-            out += data[i:d]
-            if d + 1 == n:
-                self._pendingDLE = True
-                break
-            b = data[d + 1]
-            if b == _DLE or b == _ETX:
-                out.append(b)
-            else:
-                out.append(_DLE)
-                out.append(b)
-            i = d + 2
-        return bytes(out), None
+            data = DLE + data
+        elif DLE not in data and ETX not in data:
+            return data, None
+        rest: Optional[bytes] = None
+        # With the DLE pairs taken out, each run of DLEs is down to its
+        # parity: an ETX with no DLE before it there is a bare one.
+        runs = data.replace(DLE + DLE, b"") if DLE in data else data
+        if ETX in runs and runs.count(ETX) != runs.count(DLE + ETX):
+            bare = _BARE_ETX.search(data)
+            assert bare is not None
+            data, rest = data[: bare.end() - 1], data[bare.end() :]
+        elif runs.endswith(DLE):
+            # A DLE whose partner is in the next read.
+            self._pendingDLE = True
+            data = data[:-1]
+        # Every ETX left is escaped (after an odd run of DLEs): dropping the
+        # DLE just before each ETX, then halving the DLE pairs from the
+        # left, decodes the whole stream without a Python-level loop.
+        if ETX in data:
+            data = data.replace(DLE + ETX, ETX)
+        if DLE + DLE in data:
+            data = data.replace(DLE + DLE, DLE)
+        return data, rest
 
     def flush(self) -> bytes:
         """

@@ -10,9 +10,10 @@ open and close C{PATH} at will without the master seeing end-of-file.
 """
 
 import errno
+import functools
 import os
 import tty
-from typing import Optional
+from typing import Callable, Optional
 
 from twisted.internet import abstract, fdesc, main
 from twisted.internet.interfaces import IProtocol, IReactorFDSet
@@ -22,6 +23,26 @@ PTY_PREFIX = "pty:"
 
 #: Bytes read from a pty in one go.
 READ_SIZE = 65536
+
+
+def readFrom(fd: int, deliver: Callable[[bytes], None]) -> Optional[Failure]:
+    """
+    Read what a serial line has (up to L{READ_SIZE} bytes: Twisted's own
+    reads take 8 KiB, which costs throughput at pty speed) and deliver it.
+
+    @return: what C{doRead} returns: L{None}, or why the line is gone.
+    """
+    try:
+        data = os.read(fd, READ_SIZE)
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EINTR):
+            return None
+        # EIO: the other end of a pty is gone, or the USB adapter was pulled.
+        return main.CONNECTION_LOST
+    if not data:
+        return main.CONNECTION_DONE
+    deliver(data)
+    return None
 
 
 class FileDescriptorTransport(abstract.FileDescriptor):
@@ -44,17 +65,7 @@ class FileDescriptorTransport(abstract.FileDescriptor):
         return self.fd
 
     def doRead(self) -> Optional[Failure]:
-        try:
-            data = os.read(self.fd, READ_SIZE)
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EINTR):
-                return None
-            # EIO: the other end of the pty is gone for good.
-            return main.CONNECTION_LOST
-        if not data:
-            return main.CONNECTION_DONE
-        self.protocol.dataReceived(data)
-        return None
+        return readFrom(self.fd, self.protocol.dataReceived)
 
     def writeSomeData(self, data: bytes) -> object:
         return fdesc.writeToFD(self.fd, data)
@@ -137,6 +148,21 @@ def applyLineSettings(transport: object, **settings: object) -> None:
             setattr(port, name, value)
 
 
+@functools.lru_cache(maxsize=None)
+def _serialPortClass() -> type:
+    """
+    Twisted's L{SerialPort}, reading in larger chunks.  Imported late: it
+    pulls in pyserial, which a pty-only service never needs.
+    """
+    from twisted.internet.serialport import SerialPort
+
+    class SerialDevice(SerialPort):  # type: ignore[misc, valid-type]
+        def doRead(self) -> Optional[Failure]:
+            return readFrom(self.fileno(), self.protocol.dataReceived)
+
+    return SerialDevice
+
+
 def openDevice(
     device: str,
     protocol: IProtocol,
@@ -157,9 +183,7 @@ def openDevice(
         pty = PtyDevice(device[len(PTY_PREFIX) :])
         master = pty.open()
         return FileDescriptorTransport(master, protocol, reactor), pty
-    from twisted.internet.serialport import SerialPort
-
-    port = SerialPort(
+    port = _serialPortClass()(
         protocol,
         device,
         reactor,

@@ -329,3 +329,66 @@ class DecoderTests(SynchronousTestCase):
         self.assertEqual(payload, expectedPayload)
         if rest is None:
             self.assertEqual(decoder.pending, expectedPending)
+
+
+def referenceDecode(data: bytes) -> Tuple[bytes, Optional[bytes], bool]:
+    """
+    SPEC section 5 read literally, one byte at a time: the payload, the
+    bytes after a bare ETX (or None), and whether a DLE is left waiting.
+    """
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        b = data[i]
+        if b == 0x03:
+            return bytes(out), data[i + 1 :], False
+        if b == 0x10:
+            if i + 1 == len(data):
+                return bytes(out), None, True
+            nxt = data[i + 1]
+            if nxt in (0x10, 0x03):
+                out.append(nxt)
+            else:
+                out += bytes([0x10, nxt])
+            i += 2
+            continue
+        out.append(b)
+        i += 1
+    return bytes(out), None, False
+
+
+class ReferenceTests(SynchronousTestCase):
+    """
+    The decoder agrees with a byte-at-a-time reading of the spec on input
+    made mostly of DLE and ETX, however it is split into reads.
+    """
+
+    @settings(max_examples=500, deadline=None)
+    @given(
+        st.binary(min_size=0, max_size=64).map(
+            lambda b: bytes((0x10, 0x03, 0x41, 0x10)[x % 4] for x in b)
+        ),
+        st.lists(st.integers(min_value=0, max_value=64), max_size=4),
+    )
+    def test_matchesReference(self, data: bytes, cuts: List[int]) -> None:
+        """
+        Payload, rest after a bare ETX, and the pending DLE all match the reference.
+        """
+        expected, expectedRest, expectedPending = referenceDecode(data)
+        points = sorted(set(min(c, len(data)) for c in cuts))
+        decoder = dle.Decoder()
+        payload = b""
+        rest: Optional[bytes] = None
+        start = 0
+        for end in points + [len(data)]:
+            chunk = data[start:end]
+            start = end
+            if rest is not None:
+                rest += chunk
+                continue
+            got, rest = decoder.feed(chunk)
+            payload += got
+        self.assertEqual(payload, expected)
+        self.assertEqual(rest, expectedRest)
+        if rest is None:
+            self.assertEqual(decoder.pending, expectedPending)
