@@ -238,22 +238,28 @@ class Modem(Protocol, PeerHandler):
             if rest is not None:
                 self._hostClose(rest)
             return
+        if self._busy or self.state in (CLOSING, CONNECTING):
+            self._hold(data)
+            return
+        self._commandInput(data)
+
+    def _hold(self, data: bytes) -> None:
+        """
+        Keep input for when the command (or close) in progress is done; but
+        a bare ETX while a connection is being opened cancels it at once.
+        """
         if self.state == CONNECTING and ETX in data:
-            # A bare ETX while the connection is being opened cancels it.
             at = data.index(ETX)
             self._pending += data[:at] + data[at + 1 :]
             self._cancelOpen("cancelled by the host")
-            return
-        if self._busy or self.state == CLOSING:
+        else:
             self._pending += data
-            return
-        self._commandInput(data)
 
     def _commandInput(self, data: bytes) -> None:
         echo = bytearray()
         for i, b in enumerate(data):
             if self._busy or self.state not in (IDLE, LISTENING):
-                self._pending = data[i:] + self._pending
+                self._hold(data[i:])
                 break
             if b == self.s3:
                 if self.echo:

@@ -16,9 +16,11 @@ from typing import Any, Callable, List, Optional, Tuple
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from tcpbridge.serial import FileDescriptorTransport
 
@@ -276,3 +278,307 @@ def freePort() -> int:
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+def buffered(transport: Any) -> int:
+    """
+    Bytes a Twisted L{FileDescriptor<twisted.internet.abstract.FileDescriptor>}
+    transport holds in its write buffer, not yet taken by the kernel.
+    """
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+
+def poll(
+    reactor: Any, check: Callable[[], object], what: str, timeout: float = WAIT,
+    interval: float = 0.01,
+) -> "Deferred[object]":
+    """
+    Wait until C{check()} returns something true; fire with it.  A time-out
+    fails the wait with a L{WaitTimeout} naming C{what}.
+    """
+    d: Deferred = Deferred()
+    deadline = reactor.seconds() + timeout
+
+    def attempt() -> None:
+        try:
+            value = check()
+        except BaseException:
+            d.errback()
+            return
+        if value:
+            d.callback(value)
+        elif reactor.seconds() >= deadline:
+            d.errback(WaitTimeout("after %ss still waiting for %s" % (timeout, what)))
+        else:
+            reactor.callLater(interval, attempt)
+
+    attempt()
+    return d
+
+
+@implementer(IPushProducer)
+class Flood:
+    """
+    Writes C{data} to a transport as fast as the transport will take it:
+    a streaming producer that writes one chunk per reactor turn unless the
+    transport has paused it, so that a test can stop the flood and leave at
+    most about one buffer's worth unsent.
+
+    @ivar sent: bytes handed to the transport so far.
+    @ivar done: fires once all of C{data} has been handed over (or the flood
+        was stopped).
+    """
+
+    CHUNK = 65536
+
+    def __init__(self, reactor: Any, transport: Any, data: bytes) -> None:
+        self.reactor = reactor
+        self.transport = transport
+        self.data = memoryview(data)
+        self.sent = 0
+        self.paused = False
+        self.stopped = False
+        self.done: Deferred = Deferred()
+        self._call: Any = None
+        transport.registerProducer(self, True)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._call is None and not self.paused and not self.stopped:
+            self._call = self.reactor.callLater(0, self._push)
+
+    def _push(self) -> None:
+        self._call = None
+        if self.paused or self.stopped:
+            return
+        chunk = self.data[self.sent : self.sent + self.CHUNK]
+        if chunk:
+            self.sent += len(chunk)
+            self.transport.write(bytes(chunk))
+        if self.sent >= len(self.data):
+            self._finish()
+        else:
+            self._schedule()
+
+    def _finish(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            if self._call is not None and self._call.active():
+                self._call.cancel()
+            self._call = None
+            if self.transport.producer is self:
+                self.transport.unregisterProducer()
+            self.done.callback(self.sent)
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self._schedule()
+
+    def stopProducing(self) -> None:
+        self._finish()
+
+    def stop(self) -> None:
+        """
+        Write no more.
+        """
+        self._finish()
+
+
+class BridgeHarness:
+    """
+    A mixin for real-reactor L{twisted.trial.unittest.TestCase}s: start a
+    real L{BridgeService} on a C{pty:} device, play its host, and open
+    sessions from loopback peers.  Everything is closed at clean-up.
+    """
+
+    def bridgeConfig(self, name: str = "test", **kwargs: Any) -> Any:
+        """
+        A bridge on a fresh virtual serial port in this test's directory,
+        listening on loopback only.
+        """
+        from tcpbridge.config import BridgeConfig
+        from tcpbridge.serial import PTY_PREFIX
+
+        directory = os.path.abspath(self.mktemp())  # type: ignore[attr-defined]
+        os.makedirs(directory)
+        kwargs.setdefault("interface", "127.0.0.1")
+        kwargs.setdefault("device", PTY_PREFIX + os.path.join(directory, "host"))
+        return BridgeConfig(name=name, **kwargs)
+
+    def startBridge(self, **kwargs: Any) -> Tuple[Any, Receiver]:
+        """
+        Start one bridge on a C{pty:} device (stopped at clean-up); return
+        the service and the host's L{Receiver}.
+        """
+        from tcpbridge.serial import PTY_PREFIX
+        from tcpbridge.service import BridgeService
+
+        config = self.bridgeConfig(**kwargs)
+        service = BridgeService(config, self._reactor())
+        service.startService()
+        self.addCleanup(lambda: service.stopService() if service.running else None)  # type: ignore[attr-defined]
+        host = openHost(config.device[len(PTY_PREFIX) :], self._reactor())
+        self.addCleanup(host.close)  # type: ignore[attr-defined]
+        return service, host
+
+    def _reactor(self) -> Any:
+        from twisted.internet import reactor
+
+        return reactor
+
+    def connect(self, port: int, source: str) -> "Deferred[Receiver]":
+        """
+        A peer connected from C{source}, aborted at clean-up.
+        """
+
+        def connected(peer: Receiver) -> Receiver:
+            self.addCleanup(peer.close)  # type: ignore[attr-defined]
+            return peer
+
+        return connectPeer(self._reactor(), port, source).addCallback(connected)
+
+    def expect(self, d: "Deferred[bytes]", expected: bytes, what: str = "") -> "Deferred[bytes]":
+        """
+        Fail unless C{d} fires with C{expected}.
+        """
+
+        def check(actual: bytes) -> bytes:
+            self.assertEqual(actual, expected, what)  # type: ignore[attr-defined]
+            return actual
+
+        return d.addCallback(check)
+
+    def hello(self, host: Receiver) -> "Deferred[bytes]":
+        """
+        Turn echo off, as host firmware does first.
+        """
+        host.write(b"ATE0\r")
+        return self.expect(host.result(), b"ATE0\r\r\nOK\r\n", "ATE0")
+
+    def listen(
+        self, host: Receiver, tcpserv: str = "255.255.255.255", dlemode: int = 1,
+        tcptxdelay: int = 0,
+    ) -> "Deferred[int]":
+        """
+        Set the parameters and start listening on a free port; fire with it.
+        """
+        port = freePort()
+        lines = [
+            b'AT#TCPSERV="%s"' % (tcpserv.encode("ascii"),),
+            b"AT#TCPPORT=%d" % (port,),
+            b"AT#DLEMODE=%d" % (dlemode,),
+            b"AT#TCPTXDELAY=%d" % (tcptxdelay,),
+            b"AT#LTCPSTART",
+        ]
+        d: Deferred = Deferred()
+        d.callback(None)
+        for line in lines:
+            d.addCallback(
+                lambda _, line=line: self.expect(host.command(line), b"\r\nOK\r\n", repr(line))
+            )
+        return d.addCallback(lambda _: port)
+
+    def session(self, host: Receiver, port: int, source: str = "127.0.0.2") -> "Deferred[Receiver]":
+        """
+        Connect an admitted peer; the host must be told the session opened.
+        """
+        waiting = b"\r\nOk_Info_WaitingForData\r\n"
+
+        def connected(peer: Receiver) -> "Deferred[Receiver]":
+            return self.expect(host.until(waiting), waiting, "session start").addCallback(
+                lambda _: peer
+            )
+
+        return self.connect(port, source).addCallback(connected)
+
+
+class _Accepted(Receiver):
+    """
+    A L{Receiver} made by a L{PeerServer}, which it tells once it is
+    connected (so a test never writes to a protocol with no transport).
+    """
+
+    def __init__(self, reactor: Any, name: str, server: "PeerServer") -> None:
+        Receiver.__init__(self, reactor, name)
+        self.server = server
+
+    def connectionMade(self) -> None:
+        self.server._connected(self)
+
+
+class PeerServer(Factory):
+    """
+    A test server that the bridge dials (C{AT#OTCP}): every connection it
+    accepts gets a L{Receiver}; a test waits for them, with a time-out, in
+    the order they came.
+
+    @ivar accepted: every connection accepted so far.
+    """
+
+    noisy = False
+
+    def __init__(self, reactor: Any, name: str = "server") -> None:
+        self.reactor = reactor
+        self.name = name
+        self.accepted: List[Receiver] = []
+        self._taken = 0
+        self._waiters: List[Deferred] = []
+
+    def buildProtocol(self, addr: Any) -> Receiver:
+        return _Accepted(self.reactor, "%s connection %d" % (self.name, len(self.accepted) + 1), self)
+
+    def _connected(self, receiver: Receiver) -> None:
+        self.accepted.append(receiver)
+        self._serve()
+
+    def _serve(self) -> None:
+        while self._waiters and self._taken < len(self.accepted):
+            d = self._waiters.pop(0)
+            self._taken += 1
+            d.callback(self.accepted[self._taken - 1])
+
+    def connection(self, timeout: float = WAIT) -> "Deferred[Receiver]":
+        """
+        Wait for the next connection accepted (one not yet returned); fire
+        with its L{Receiver}.
+        """
+        d: Deferred = Deferred()
+        self._waiters.append(d)
+
+        def expire() -> None:
+            if d in self._waiters:
+                self._waiters.remove(d)
+                d.errback(
+                    WaitTimeout(
+                        "after %ss %s still waiting for connection %d (%d accepted)"
+                        % (timeout, self.name, self._taken + 1, len(self.accepted))
+                    )
+                )
+
+        call = self.reactor.callLater(timeout, expire)
+
+        def cancel(result: object) -> object:
+            if call.active():
+                call.cancel()
+            return result
+
+        self._serve()
+        return d.addBoth(cancel)
+
+
+def listenPeer(reactor: Any, tlsOptions: Any = None, name: str = "server") -> Tuple[PeerServer, Any]:
+    """
+    Start a L{PeerServer} on 127.0.0.1, on a port the system picks, in
+    clear or (with C{tlsOptions}, a server context factory) over TLS.
+
+    @return: the server and its listening port (the caller stops it).
+    """
+    server = PeerServer(reactor, name)
+    if tlsOptions is None:
+        port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    else:
+        port = reactor.listenSSL(0, server, tlsOptions, interface="127.0.0.1")
+    return server, port
