@@ -44,7 +44,7 @@ from tcpbridge.profile import (
     isDottedQuad,
 )
 from tcpbridge.serial import applyLineSettings
-from tcpbridge.splice import Splice
+from tcpbridge.splice import Splice, Throttle
 from tcpbridge.tls import clientOptions, serverOptions
 from tcpbridge.trace import FROM_HOST, FROM_PEER, TO_HOST, Trace
 
@@ -219,6 +219,8 @@ class Modem(Protocol, PeerHandler):
         self._afterResult = []
         if self.lost.called:
             self.lost = Deferred()
+        self._guard = Throttle(self.transport)
+        self._guardCommandMode()
         # Saved line settings (AT&W after AT+IPR) apply from the start.
         self._applyLine()
 
@@ -878,6 +880,7 @@ class Modem(Protocol, PeerHandler):
         dleMode = self.profile.get("#DLEMODE", self.activeProfile) == 1
         delay = self.profile.get("#TCPTXDELAY", self.activeProfile)
         assert isinstance(delay, int)
+        self._unguardCommandMode()
         self.splice = Splice(
             self.transport, protocol.transport, dleMode, delay / 1000.0, self.reactor, self.trace
         )
@@ -896,6 +899,20 @@ class Modem(Protocol, PeerHandler):
             opening.callback(FINAL)
         elif self._pending:
             self._drain()
+
+    def _guardCommandMode(self) -> None:
+        """
+        In command mode the host's own answers are what can pile up: when
+        the serial write buffer is full, stop reading the host until it has
+        taken them (a session's L{Splice} does this in data mode).
+        """
+        if self.transport is not None and self.transport.producer is None:
+            self.transport.registerProducer(self._guard, True)
+
+    def _unguardCommandMode(self) -> None:
+        if self.transport is not None and self.transport.producer is self._guard:
+            self.transport.unregisterProducer()
+        self._guard.resumeProducing()
 
     def _checkIdle(self) -> None:
         """
@@ -1088,6 +1105,7 @@ class Modem(Protocol, PeerHandler):
         if self._holding:
             self._holding = False
             self.transport.resumeProducing()
+        self._guardCommandMode()
         self._drain()
 
     # -- the serial line itself ---------------------------------------------
@@ -1105,6 +1123,14 @@ class Modem(Protocol, PeerHandler):
             if self.splice is not None:
                 self.splice.unsplice()
             transport.loseConnection()
+
+    def close(self) -> None:
+        """
+        The bridge stops for good: close the trace file.
+        """
+        if self.trace is not None:
+            self.trace.close()
+            self.trace = None
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         if self.state != IDLE:

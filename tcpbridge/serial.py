@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 from twisted.internet import abstract, fdesc, main
 from twisted.internet.interfaces import IProtocol, IReactorFDSet
+from twisted.internet.error import ConnectionAborted
 from twisted.python.failure import Failure
 
 PTY_PREFIX = "pty:"
@@ -129,6 +130,21 @@ class PtyDevice:
         if self.slave >= 0:
             os.close(self.slave)
             self.slave = -1
+
+
+def abortLine(transport: abstract.FileDescriptor) -> None:
+    """
+    Close a serial transport at once, dropping what it still had to write:
+    for a stop that cannot wait for a host that holds CTS or reads nothing.
+    (Twisted gives TCP transports C{abortConnection}; this is the same for
+    a serial line.)
+    """
+    if transport.disconnected:
+        return
+    transport.stopReading()
+    transport.stopWriting()
+    transport.doRead = transport.doWrite = lambda: None  # type: ignore[method-assign]
+    transport.reactor.callLater(0, transport.connectionLost, Failure(ConnectionAborted()))
 
 
 def applyLineSettings(transport: object, **settings: object) -> None:

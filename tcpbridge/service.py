@@ -16,7 +16,7 @@ from twisted.logger import Logger
 
 from tcpbridge.config import BridgeConfig
 from tcpbridge.modem import Modem
-from tcpbridge.serial import PtyDevice, openDevice
+from tcpbridge.serial import PtyDevice, abortLine, openDevice
 
 
 class BridgeService(Service):
@@ -34,6 +34,9 @@ class BridgeService(Service):
     #: Seconds before the first retry, and the most between two.
     RETRY_FIRST = 0.5
     RETRY_MAX = 30.0
+
+    #: Seconds a stop waits for the host to take what is buffered for it.
+    STOP_GRACE = 2.0
 
     def __init__(self, config: BridgeConfig, reactor: Any = None) -> None:
         if reactor is None:
@@ -121,12 +124,21 @@ class BridgeService(Service):
             self._retry.cancel()
         self._retry = None
         modem, transport = self.modem, self.transport
-        if modem is None or transport is None:
+        if modem is None:
+            return succeed(None)
+        if transport is None:
+            modem.close()
             return succeed(None)
         modem.shutdown()
         transport.loseConnection()
+        # What is still buffered for the host gets a moment to drain; a host
+        # that holds CTS or reads nothing must not hold up the stop.
+        abort = self.reactor.callLater(self.STOP_GRACE, abortLine, transport)
 
         def closed(result: object) -> None:
+            if abort.active():
+                abort.cancel()
+            modem.close()
             self.log.info("{bridge}: serial line closed", bridge=self.name)
 
         return modem.lost.addCallback(closed)

@@ -874,7 +874,7 @@ class ModemTests(SynchronousTestCase):
         self.assertEqual(self.transport.producerState, "paused")
         protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.transport.producerState, "producing")
-        self.assertIsNone(self.transport.producer)
+        self.assertIs(self.transport.producer, self.modem._guard)
         self.assertIsNone(peerTransport.producer)
 
     def test_serialResumedAfterHostClose(self) -> None:
@@ -886,7 +886,7 @@ class ModemTests(SynchronousTestCase):
         self.modem.dataReceived(b"\x03")
         protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.transport.producerState, "producing")
-        self.assertIsNone(self.transport.producer)
+        self.assertIs(self.transport.producer, self.modem._guard)
 
     def test_serialLost(self) -> None:
         """
