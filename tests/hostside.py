@@ -11,9 +11,9 @@ that shows what did arrive, so a failing test says why instead of hanging.
 import os
 import re
 import socket
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Generator, List, Optional, Tuple
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.interfaces import IPushProducer
@@ -582,3 +582,59 @@ def listenPeer(reactor: Any, tlsOptions: Any = None, name: str = "server") -> Tu
     else:
         port = reactor.listenSSL(0, server, tlsOptions, interface="127.0.0.1")
     return server, port
+
+
+#: Bytes in the megabyte that bulk tests move each way.
+MEGABYTE = 1 << 20
+
+#: Seconds a bulk transfer may take before a test gives up.
+BULK_WAIT = 40.0
+
+
+class SameBytesMixin:
+    """
+    For L{twisted.trial.unittest.TestCase}s comparing long byte strings.
+    """
+
+    def assertSameBytes(self, actual: bytes, expected: bytes, what: str) -> None:
+        """
+        Compare long byte strings, saying where they differ rather than
+        printing a megabyte.
+        """
+        if actual == expected:
+            return
+        n = min(len(actual), len(expected))
+        first = next((i for i in range(n) if actual[i] != expected[i]), n)
+        self.fail(  # type: ignore[attr-defined]
+            "%s: %d bytes, expected %d; first difference at offset %d: %r != %r"
+            % (what, len(actual), len(expected), first,
+               actual[first : first + 16], expected[first : first + 16])
+        )
+
+    @inlineCallbacks
+    def exchangeMegabyte(
+        self, host: Receiver, peer: Receiver, dleMode: bool
+    ) -> Generator[Deferred, Any, None]:
+        """
+        Send a random megabyte each way at once and check both arrive
+        byte-exact: the peer gets the payload, the host gets it DLE-coded in
+        DLEMODE 1, and no bare ETX reaches the host in mid-session.
+        """
+        from tcpbridge import dle
+
+        toPeer = os.urandom(MEGABYTE)
+        toHost = os.urandom(MEGABYTE)
+        expected = dle.encode(toHost) if dleMode else toHost
+        host.write(dle.encode(toPeer) if dleMode else toPeer)
+        peer.write(toHost)
+        atPeer, atHost = yield gatherResults(
+            [peer.count(len(toPeer), BULK_WAIT), host.count(len(expected), BULK_WAIT)],
+            consumeErrors=True,
+        )
+        self.assertSameBytes(atPeer, toPeer, "at the peer")
+        self.assertSameBytes(atHost, expected, "at the host, as sent")
+        if dleMode:
+            payload, rest = dle.Decoder().feed(atHost)
+            self.assertIsNone(rest, "a bare ETX reached the host in mid-session")  # type: ignore[attr-defined]
+            self.assertSameBytes(payload, toHost, "at the host, decoded")
+        self.assertIsNone(peer.lostReason, "the session closed during the transfer")  # type: ignore[attr-defined]

@@ -23,19 +23,21 @@ from tcpbridge import dle
 from tcpbridge.config import BridgeConfig
 from tcpbridge.serial import PTY_PREFIX
 from tcpbridge.service import BridgeService
-from tests.hostside import PeerServer, Receiver, connectPeer, freePort, listenPeer, openHost
+from tests.hostside import (
+    PeerServer,
+    Receiver,
+    SameBytesMixin,
+    connectPeer,
+    freePort,
+    listenPeer,
+    openHost,
+)
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"
 WAITING = b"\r\nOk_Info_WaitingForData\r\n"
 CLOSED = b"\r\nOk_Info_SocketClosed\r\n\r\nOK\r\n"
 ETX = b"\x03"
-
-#: How much each direction carries in the bulk tests.
-MEGABYTE = 1 << 20
-
-#: Seconds a bulk transfer may take (both directions at once).
-BULK_WAIT = 40.0
 
 
 def cme(code: int) -> bytes:
@@ -56,7 +58,7 @@ def isConnected(s: socket.socket) -> bool:
     return True
 
 
-class DialOutTests(TestCase):
+class DialOutTests(SameBytesMixin, TestCase):
     """
     A host opening sessions with C{AT#OTCP} to a TCP server on loopback,
     data flowing and sessions closing, all through the real service.
@@ -179,23 +181,6 @@ class DialOutTests(TestCase):
             raise SkipTest("cannot make a loopback blackhole: the kernel completes every handshake")
         return port
 
-    def assertSameBytes(self, actual: bytes, expected: bytes, what: str) -> None:
-        """
-        Compare long byte strings, saying where they differ rather than
-        printing a megabyte.
-        """
-        if actual == expected:
-            return
-        n = min(len(actual), len(expected))
-        first = next((i for i in range(n) if actual[i] != expected[i]), n)
-        self.fail(
-            "%s: %d bytes, expected %d; first difference at offset %d: %r != %r"
-            % (what, len(actual), len(expected), first,
-               actual[first : first + 16], expected[first : first + 16])
-        )
-
-    # -- opening ------------------------------------------------------------
-
     @inlineCallbacks
     def test_opens(self) -> Generator[Deferred, Any, None]:
         """
@@ -219,21 +204,8 @@ class DialOutTests(TestCase):
         DLE-coded for the host.
         """
         host, connection = yield self.session(dlemode=1)
-        toServer = os.urandom(MEGABYTE)
-        toHost = os.urandom(MEGABYTE)
-        encoded = dle.encode(toHost)
-        host.write(dle.encode(toServer))
-        connection.write(toHost)
-        atServer, atHost = yield gatherResults(
-            [connection.count(len(toServer), BULK_WAIT), host.count(len(encoded), BULK_WAIT)],
-            consumeErrors=True,
-        )
-        self.assertSameBytes(atServer, toServer, "at the server")
-        payload, rest = dle.Decoder().feed(atHost)
-        self.assertIsNone(rest, "a bare ETX reached the host in mid-session")
-        self.assertSameBytes(payload, toHost, "at the host, decoded")
+        yield self.exchangeMegabyte(host, connection, dleMode=True)
         self.assertEqual((yield host.quiet()), b"")
-        self.assertIsNone(connection.lostReason)
 
     @inlineCallbacks
     def test_megabyteBothWaysTransparent(self) -> Generator[Deferred, Any, None]:
@@ -242,18 +214,7 @@ class DialOutTests(TestCase):
         server closes.
         """
         host, connection = yield self.session(dlemode=0)
-        toServer = os.urandom(MEGABYTE)
-        toHost = os.urandom(MEGABYTE)
-        self.assertIn(ETX, toServer)
-        host.write(toServer)
-        connection.write(toHost)
-        atServer, atHost = yield gatherResults(
-            [connection.count(len(toServer), BULK_WAIT), host.count(len(toHost), BULK_WAIT)],
-            consumeErrors=True,
-        )
-        self.assertSameBytes(atServer, toServer, "at the server")
-        self.assertSameBytes(atHost, toHost, "at the host")
-        self.assertIsNone(connection.lostReason, "an ETX from the host closed a DLEMODE 0 session")
+        yield self.exchangeMegabyte(host, connection, dleMode=False)
         connection.transport.loseConnection()
         # No ETX before the result codes in DLEMODE 0.
         self.assertEqual((yield host.until(CLOSED)), CLOSED)

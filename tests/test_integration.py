@@ -14,7 +14,7 @@ import socket
 from typing import Any, Generator
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
@@ -23,7 +23,14 @@ from tcpbridge import dle
 from tcpbridge.config import BridgeConfig
 from tcpbridge.serial import PTY_PREFIX
 from tcpbridge.service import BridgeService, makeBridges
-from tests.hostside import Receiver, connectionOutcome, connectPeer, freePort, openHost
+from tests.hostside import (
+    Receiver,
+    SameBytesMixin,
+    connectionOutcome,
+    connectPeer,
+    freePort,
+    openHost,
+)
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"
@@ -31,14 +38,8 @@ WAITING = b"\r\nOk_Info_WaitingForData\r\n"
 CLOSED = b"\r\nOk_Info_SocketClosed\r\n\r\nOK\r\n"
 ETX = b"\x03"
 
-#: How much each direction carries in the bulk tests.
-MEGABYTE = 1 << 20
 
-#: Seconds a bulk transfer may take (both directions at once).
-BULK_WAIT = 40.0
-
-
-class ListeningSessionTests(TestCase):
+class ListeningSessionTests(SameBytesMixin, TestCase):
     """
     A host listening with C{AT#LTCPSTART}, peers connecting, data flowing
     and sessions closing, all through the real service.
@@ -127,29 +128,6 @@ class ListeningSessionTests(TestCase):
         self.assertEqual((yield host.until(WAITING)), WAITING)
         return peer
 
-    def assertSameBytes(self, actual: bytes, expected: bytes, what: str) -> None:
-        """
-        Compare long byte strings, saying where they differ rather than
-        printing a megabyte.
-        """
-        if actual == expected:
-            return
-        n = min(len(actual), len(expected))
-        first = next((i for i in range(n) if actual[i] != expected[i]), n)
-        self.fail(
-            "%s: %d bytes, expected %d; first difference at offset %d: %r != %r"
-            % (
-                what,
-                len(actual),
-                len(expected),
-                first,
-                actual[first : first + 16],
-                expected[first : first + 16],
-            )
-        )
-
-    # -- the tests --------------------------------------------------------
-
     @inlineCallbacks
     def test_wholeFlow(self) -> Generator[Deferred, Any, None]:
         """
@@ -195,21 +173,7 @@ class ListeningSessionTests(TestCase):
         yield self.hello(host)
         port = yield self.listen(host, dlemode=1)
         peer = yield self.session(host, port)
-        toPeer = os.urandom(MEGABYTE)
-        toHost = os.urandom(MEGABYTE)
-        encoded = dle.encode(toHost)
-        host.write(dle.encode(toPeer))
-        peer.write(toHost)
-        atPeer, atHost = yield gatherResults(
-            [peer.count(len(toPeer), BULK_WAIT), host.count(len(encoded), BULK_WAIT)],
-            consumeErrors=True,
-        )
-        self.assertSameBytes(atPeer, toPeer, "at the peer")
-        payload, rest = dle.Decoder().feed(atHost)
-        self.assertIsNone(rest, "a bare ETX reached the host in mid-session")
-        self.assertSameBytes(payload, toHost, "at the host, decoded")
-        self.assertSameBytes(atHost, encoded, "at the host, as sent")
-
+        yield self.exchangeMegabyte(host, peer, dleMode=True)
         peer.transport.loseConnection()
         self.assertEqual((yield host.until(CLOSED)), ETX + CLOSED)
 
@@ -223,18 +187,7 @@ class ListeningSessionTests(TestCase):
         yield self.hello(host)
         port = yield self.listen(host, dlemode=0)
         peer = yield self.session(host, port)
-        toPeer = os.urandom(MEGABYTE)
-        toHost = os.urandom(MEGABYTE)
-        self.assertIn(ETX, toPeer)
-        host.write(toPeer)
-        peer.write(toHost)
-        atPeer, atHost = yield gatherResults(
-            [peer.count(len(toPeer), BULK_WAIT), host.count(len(toHost), BULK_WAIT)],
-            consumeErrors=True,
-        )
-        self.assertSameBytes(atPeer, toPeer, "at the peer")
-        self.assertSameBytes(atHost, toHost, "at the host")
-        self.assertIsNone(peer.lostReason, "an ETX from the host closed a DLEMODE 0 session")
+        yield self.exchangeMegabyte(host, peer, dleMode=False)
 
         peer.transport.loseConnection()
         # No ETX before the result codes in DLEMODE 0.
