@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from tests.modemside import SerialSide
 from tcpbridge import __version__
 from tcpbridge.atcommands import ACTION, Command
 from tcpbridge.config import BridgeConfig
@@ -183,7 +184,7 @@ class RecordingResolver:
         return resolution
 
 
-class ModemDriver:
+class ModemDriver(SerialSide):
     """
     Drives a L{Modem} from the host's side, in one dialect and one result
     mode; the helpers frame the expected answers for that mode.
@@ -227,27 +228,6 @@ class ModemDriver:
             self.written()
 
     # -- the serial line ----------------------------------------------------
-
-    def send(self, data: bytes) -> bytes:
-        """
-        Feed serial bytes to the modem; return what it wrote since the last call.
-        """
-        self.modem.dataReceived(data)
-        return self.written()
-
-    def written(self) -> bytes:
-        """
-        What the modem wrote to the host since the last call.
-        """
-        value = self.transport.value()
-        self.transport.clear()
-        return value
-
-    def command(self, line: bytes) -> bytes:
-        """
-        Send one command line (CR added); return the answer.
-        """
-        return self.send(line + b"\r")
 
     # -- expected answers -----------------------------------------------------
 

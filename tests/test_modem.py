@@ -15,6 +15,7 @@ from twisted.internet.testing import MemoryReactorClock, RaisingMemoryReactor, S
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.modemside import SerialSide
 from tcpbridge import modem as modemModule
 from tcpbridge.config import BridgeConfig
 from tcpbridge.modem import DATA, IDLE, LISTENING, Modem
@@ -32,7 +33,7 @@ def cme(code: int) -> bytes:
     return b"\r\n#CME ERROR: %d\r\n" % (code,)
 
 
-class ModemTests(SynchronousTestCase):
+class ModemTests(SerialSide, SynchronousTestCase):
     """
     Tests for L{Modem}.
     """
@@ -50,27 +51,6 @@ class ModemTests(SynchronousTestCase):
         self.modem = Modem(config, self.reactor)
         self.transport = StringTransport()
         self.modem.makeConnection(self.transport)
-
-    def send(self, data: bytes) -> bytes:
-        """
-        Feed serial bytes to the modem; return what it wrote since the last call.
-        """
-        self.modem.dataReceived(data)
-        return self.written()
-
-    def written(self) -> bytes:
-        """
-        What the modem wrote to the host since the last call.
-        """
-        value = self.transport.value()
-        self.transport.clear()
-        return value
-
-    def command(self, line: bytes) -> bytes:
-        """
-        Send one command line (CR added); return the answer.
-        """
-        return self.send(line + b"\r")
 
     def silent(self) -> None:
         """
