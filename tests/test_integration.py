@@ -455,3 +455,64 @@ class ListeningSessionTests(SameBytesMixin, TestCase):
         self.assertEqual((yield peerTwo.count(6)), b"me too")
         self.assertIsNone(peerTwo.lostReason)
         self.assertEqual((yield hostOne.quiet()), b"")
+
+
+class IPv6Tests(TestCase):
+    """
+    The listening socket can be bound to an IPv6 address, and the operator's
+    allow list takes IPv6 networks.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_listenOnIPv6(self) -> Generator[Deferred, Any, None]:
+        """
+        With interface ::1 a peer connecting over IPv6 from an allowed network gets the session; one outside the allow list is refused unseen.
+        """
+        import ipaddress
+
+        from twisted.internet.endpoints import TCP6ClientEndpoint
+        from twisted.internet.protocol import Factory
+
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        path = os.path.join(directory, "host")
+        config = BridgeConfig(
+            name="six", device=PTY_PREFIX + path, interface="::1",
+            allow=[ipaddress.ip_network("::1/128")],
+        )
+        service = BridgeService(config, reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        host = openHost(path, reactor)
+        self.addCleanup(host.close)
+        self.assertTrue((yield host.command(b"ATE0")).endswith(OK))
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+        for line in (b"AT#TCPPORT=%d" % (port,), b"AT#TCPTXDELAY=0", b"AT#LTCPSTART"):
+            self.assertEqual((yield host.command(line)), OK, line)
+        peer = yield TCP6ClientEndpoint(reactor, "::1", port).connect(
+            Factory.forProtocol(lambda: Receiver(reactor, "peer6"))
+        )
+        self.addCleanup(peer.close)
+        self.assertEqual((yield host.until(WAITING)), WAITING)
+        peer.write(b"over six")
+        self.assertEqual((yield host.count(8)), b"over six")
+        host.write(b"back")
+        self.assertEqual((yield peer.count(4)), b"back")
+
+    def test_allowListRefusesIPv6(self) -> None:
+        """
+        The allow list refuses an IPv6 peer outside its networks and admits IPv4-mapped addresses by their IPv4 form.
+        """
+        import ipaddress
+
+        from tcpbridge.listener import AdmissionFilter
+
+        only = AdmissionFilter("255.255.255.255", [ipaddress.ip_network("2001:db8::/32"),
+                                                   ipaddress.ip_network("127.0.0.0/8")])
+        self.assertIsNone(only.refusal("2001:db8::7"))
+        self.assertIsNotNone(only.refusal("::1"))
+        self.assertIsNone(only.refusal("::ffff:127.0.0.9"))
