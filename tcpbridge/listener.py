@@ -12,6 +12,7 @@ from typing import Callable, Optional, Sequence, Union
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import (
     IAddress,
+    IHalfCloseableProtocol,
     IHandshakeListener,
     IListeningPort,
     IStreamServerEndpoint,
@@ -61,7 +62,7 @@ class AdmissionFilter:
         return None
 
 
-@implementer(IHandshakeListener)
+@implementer(IHandshakeListener, IHalfCloseableProtocol)
 class PeerProtocol(Protocol, TimeoutMixin):
     """
     The TCP side of a session, listening or dialling: hands everything to
@@ -116,6 +117,15 @@ class PeerProtocol(Protocol, TimeoutMixin):
         if self.ready:
             self.handler.peerData(data)
 
+    def readConnectionLost(self) -> None:
+        # The peer sent its FIN: the session is over.  What is still on its
+        # way to the peer is sent first, then our side closes too.
+        self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        # Our FIN is out (a host-requested close).
+        self.handler.peerWriteClosed(self)
+
     def connectionLost(self, reason: object) -> None:
         self.setTimeout(None)
         if self.ready:
@@ -141,6 +151,13 @@ class PeerHandler:
     def peerLost(self, protocol: PeerProtocol, reason: object) -> None:
         """
         An open session's connection is gone.
+        """
+        raise NotImplementedError()
+
+    def peerWriteClosed(self, protocol: PeerProtocol) -> None:
+        """
+        The sending side of the session's connection is closed (the host
+        closed the session).
         """
         raise NotImplementedError()
 

@@ -14,11 +14,16 @@ States::
       +--------------------------------------------------- CLOSING
 """
 
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
-from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IReactorTCP,
+    IStreamServerEndpoint,
+    ITCPTransport,
+)
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -93,6 +98,10 @@ _LF = 0x0A
 #: Seconds a host-requested close may wait for the peer to take the last
 #: bytes before the connection is aborted.
 CLOSE_TIMEOUT = 30.0
+
+#: Seconds the peer has, once the host's FIN is out, to close its side
+#: before the connection is closed anyway.
+CLOSE_GRACE = 5.0
 
 
 class ATError(Exception):
@@ -188,6 +197,8 @@ class Modem(Protocol, PeerHandler):
         self.splice: Optional[Splice] = None
         self._closeTimer: Optional[IDelayedCall] = None
         self._idleTimer: Optional[IDelayedCall] = None
+        self._graceTimer: Optional[IDelayedCall] = None
+        self._dropped = 0
         self._lastActivity = 0.0
         self._opening: Optional[Deferred] = None
         self._attempt: Optional[Deferred] = None
@@ -1049,13 +1060,20 @@ class Modem(Protocol, PeerHandler):
         if self.trace is not None:
             self.trace(FROM_PEER, data)
         self._lastActivity = self.reactor.seconds()
-        if self.splice is not None:
+        if self.state == CLOSING:
+            self._dropped += len(data)
+        elif self.splice is not None:
             self.splice.fromPeer(data)
 
     def _hostClose(self, rest: bytes) -> None:
         """
         The host sent a bare ETX: the bytes before it are already on their
         way; close the connection once they are sent (FIN), then report.
+
+        Only the sending side is shut at first, and the peer is still read
+        (what it sends now is dropped: the host has closed): closing a
+        socket with unread bytes in it makes the kernel send a reset, which
+        can destroy the host's last bytes before the peer has read them.
         """
         assert self.splice is not None and self.peer is not None
         self.state = CLOSING
@@ -1067,7 +1085,20 @@ class Modem(Protocol, PeerHandler):
         self._holding = True
         transport = self.peer.transport
         self._closeTimer = self.reactor.callLater(CLOSE_TIMEOUT, transport.abortConnection)
-        transport.loseConnection()
+        if ITCPTransport.providedBy(transport):
+            transport.loseWriteConnection()
+        else:
+            transport.loseConnection()
+
+    def peerWriteClosed(self, protocol: PeerProtocol) -> None:
+        """
+        The host's last bytes and the FIN are out: give the peer a moment
+        to read them and close, then close whatever it does.
+        """
+        if self.state == CLOSING and protocol is self.peer:
+            self._graceTimer = self.reactor.callLater(
+                CLOSE_GRACE, protocol.transport.loseConnection
+            )
 
     def peerLost(self, protocol: PeerProtocol, reason: object) -> None:
         """
@@ -1079,10 +1110,10 @@ class Modem(Protocol, PeerHandler):
         splice = self.splice
         assert splice is not None
         splice.unsplice()
-        for timer in (self._closeTimer, self._idleTimer):
+        for timer in (self._closeTimer, self._idleTimer, self._graceTimer):
             if timer is not None and timer.active():
                 timer.cancel()
-        self._closeTimer = self._idleTimer = None
+        self._closeTimer = self._idleTimer = self._graceTimer = None
         byHost = self.state == CLOSING
         self.peer = None
         self.splice = None

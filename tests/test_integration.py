@@ -16,7 +16,7 @@ from typing import Any, Generator
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import ConnectionDone
-from twisted.internet.task import deferLater
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.trial.unittest import TestCase
 
 from tcpbridge import dle
@@ -24,6 +24,8 @@ from tcpbridge.config import BridgeConfig
 from tcpbridge.serial import PTY_PREFIX
 from tcpbridge.service import BridgeService, makeBridges
 from tests.hostside import (
+    BULK_WAIT,
+    MEGABYTE,
     Receiver,
     SameBytesMixin,
     connectionOutcome,
@@ -280,6 +282,47 @@ class ListeningSessionTests(SameBytesMixin, TestCase):
         self.assertEqual((yield host.until(CLOSED)), CLOSED)
         self.assertEqual((yield host.command(b"AT")), OK)
         self.assertEqual((yield connectionOutcome(reactor, port, "127.0.0.2")), "refused")
+
+    @inlineCallbacks
+    def test_hostClosesWhilePeerSends(self) -> Generator[Deferred, Any, None]:
+        """
+        A host close while the peer is still sending and slow to read delivers every host byte before the FIN, never a reset.
+        """
+        host = self.startBridge()
+        yield self.hello(host)
+        port = yield self.listen(host)
+        peer = yield self.session(host, port)
+        # Neither the host nor the peer reads for a while, and the peer
+        # sends more than the serial side can hold: the bridge stops reading
+        # it, so unread peer bytes sit in its socket when the host closes.
+        host.transport.pauseProducing()
+        peer.transport.pauseProducing()
+        peer.write(b"x" * (2 * MEGABYTE))
+        data = os.urandom(4 * MEGABYTE)
+        host.write(dle.encode(data) + ETX)
+        yield deferLater(reactor, 1.0, lambda: None)
+
+        def sip() -> None:
+            # A slow reader: one read every 10 ms, so the bridge's last
+            # bytes and its close reach the peer's socket long before the
+            # peer has read them.
+            peer.transport.resumeProducing()
+            reactor.callLater(0, peer.transport.pauseProducing)
+
+        slow = LoopingCall(sip)
+        slow.start(0.01)
+        self.addCleanup(lambda: slow.stop() if slow.running else None)
+        received = yield peer.count(len(data), BULK_WAIT)
+        slow.stop()
+        # After the last sip's pause has run, read normally again.
+        yield deferLater(reactor, 0.05, peer.transport.resumeProducing)
+        self.assertSameBytes(received, data, "at the peer")
+        host.transport.resumeProducing()
+        reason = yield peer.closed()
+        self.assertIsInstance(reason, ConnectionDone)
+        closing = yield host.until(CLOSED)
+        self.assertTrue(closing.endswith(CLOSED))
+        self.assertEqual((yield host.command(b"AT")), OK)
 
     @inlineCallbacks
     def test_bytesAfterHostCloseAreCommands(self) -> Generator[Deferred, Any, None]:
