@@ -16,6 +16,12 @@ from typing import Optional, Tuple
 DLE = b"\x10"
 ETX = b"\x03"
 
+_DLE = 0x10
+_ETX = 0x03
+
+#: Below one DLE in this many bytes, escapes are few enough to scan for.
+_SPARSE = 32
+
 #: An ETX at the end of an even run of DLEs (zero included): the host's
 #: request to close.  The look-behind anchors the run at its start.
 _BARE_ETX = re.compile(b"(?<!\x10)(?:\x10\x10)*\x03")
@@ -64,10 +70,45 @@ class Decoder:
             data = DLE + data
         elif DLE not in data and ETX not in data:
             return data, None
+        # Two ways to the same result: a scan from escape to escape is the
+        # quicker where escapes are few (ordinary data), whole-buffer
+        # replacements where they are many (a loop per escape would crawl).
+        if data.count(DLE) * _SPARSE < len(data):
+            return self._scan(data)
+        return self._replace(data)
+
+    def _scan(self, data: bytes) -> Tuple[bytes, Optional[bytes]]:
+        out = bytearray()
+        i = 0
+        n = len(data)
+        e = data.find(ETX)
+        while i < n:
+            if e != -1 and e < i:
+                e = data.find(ETX, i)
+            d = data.find(DLE, i)
+            if e != -1 and (d == -1 or e < d):
+                out += data[i:e]
+                return bytes(out), data[e + 1 :]
+            if d == -1:
+                out += data[i:]
+                break
+            out += data[i:d]
+            if d + 1 == n:
+                # A DLE whose partner is in the next read.
+                self._pendingDLE = True
+                break
+            b = data[d + 1]
+            if b != _DLE and b != _ETX:
+                out.append(_DLE)
+            out.append(b)
+            i = d + 2
+        return bytes(out), None
+
+    def _replace(self, data: bytes) -> Tuple[bytes, Optional[bytes]]:
         rest: Optional[bytes] = None
         # With the DLE pairs taken out, each run of DLEs is down to its
         # parity: an ETX with no DLE before it there is a bare one.
-        runs = data.replace(DLE + DLE, b"") if DLE in data else data
+        runs = data.replace(DLE + DLE, b"")
         if ETX in runs and runs.count(ETX) != runs.count(DLE + ETX):
             bare = _BARE_ETX.search(data)
             assert bare is not None
@@ -78,7 +119,7 @@ class Decoder:
             data = data[:-1]
         # Every ETX left is escaped (after an odd run of DLEs): dropping the
         # DLE just before each ETX, then halving the DLE pairs from the
-        # left, decodes the whole stream without a Python-level loop.
+        # left, decodes the whole stream.
         if ETX in data:
             data = data.replace(DLE + ETX, ETX)
         if DLE + DLE in data:

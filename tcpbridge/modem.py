@@ -1,17 +1,22 @@
 """
 The modem: the serial-side protocol and its state machine (SPEC sections
-2, 3 and 5).
+2 to 5).
 
 In command mode it reads AT command lines and answers them; while listening
-it stays in command mode; once a session is admitted the line is in data
-mode and bytes go through the session's L{Splice} until either side closes.
+it stays in command mode; once a session is open (admitted while listening,
+or dialled with C{AT#OTCP}) the line is in data mode and bytes go through
+the session's L{Splice} until either side closes.
 
 States::
 
     IDLE --LTCPSTART--> LISTENING --peer admitted--> DATA
-      ^                    |                          |   \\
-      +----LTCPSTOP/ETX----+       peer closes -------+    host ETX
-      +--------------------------------------------------- CLOSING
+     | ^                   |                        ^  |  \
+     | +---LTCPSTOP/ETX----+                        |  |   host ETX
+     |                                              |  |       |
+     +--OTCP--> CONNECTING --connected (TLS: after  +  |       v
+     ^             |        the certificate check)     |    CLOSING
+     +--refused, timed out, ETX--+                     |       |
+     +------------ peer closes, device lost -----------+-------+
 """
 
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple

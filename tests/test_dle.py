@@ -392,3 +392,21 @@ class ReferenceTests(SynchronousTestCase):
         self.assertEqual(rest, expectedRest)
         if rest is None:
             self.assertEqual(decoder.pending, expectedPending)
+
+    @settings(max_examples=500, deadline=None)
+    @given(
+        st.binary(min_size=1, max_size=64).map(
+            lambda b: bytes((0x10, 0x03, 0x41, 0x10, 0x42, 0x43)[x % 6] for x in b)
+        )
+    )
+    def test_bothStrategiesMatchReference(self, data: bytes) -> None:
+        """
+        The escape-by-escape scan and the whole-buffer replacement each decode any input as the reference does.
+        """
+        expected, expectedRest, expectedPending = referenceDecode(data)
+        for strategy in ("_scan", "_replace"):
+            decoder = dle.Decoder()
+            payload, rest = getattr(decoder, strategy)(data)
+            self.assertEqual((payload, rest), (expected, expectedRest), strategy)
+            if rest is None:
+                self.assertEqual(decoder.pending, expectedPending, strategy)
