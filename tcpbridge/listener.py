@@ -196,6 +196,10 @@ class OneSessionFactory(ServerFactory):
         self.admitted = False
         self.rejected = 0
 
+    def logPrefix(self) -> str:
+        # Twisted's own "... starting on PORT" line then names the bridge.
+        return "%s: listening socket" % (self.name,)
+
     def buildProtocol(self, addr: IAddress) -> Optional[Protocol]:
         host = getattr(addr, "host", "")
         if self.admitted:
