@@ -15,33 +15,43 @@ DLE = 0x10
 ETX = 0x03
 
 
-def reference(data: bytes) -> Tuple[bytes, Optional[bytes], bool]:
+def referenceWithEscapes(data: bytes) -> Tuple[bytes, Optional[bytes], int, bool]:
     """
-    Decode a whole host stream the slow, obvious way, as SPEC section 5
-    words it.
+    Decode a host stream one byte at a time, as SPEC section 5 words it.
 
-    @return: the payload, the bytes after a bare ETX (or L{None} if there is
-        none), and whether the stream ends in a DLE still waiting.
+    @return: the payload, the bytes after a bare ETX (L{None} if none), how
+        many escaping DLEs were taken out, and whether a DLE is left waiting.
     """
     out = bytearray()
+    escapes = 0
     i = 0
     while i < len(data):
         b = data[i]
         if b == ETX:
-            return bytes(out), data[i + 1 :], False
+            return bytes(out), data[i + 1 :], escapes, False
         if b == DLE:
             if i + 1 == len(data):
-                return bytes(out), None, True
+                return bytes(out), None, escapes, True
             following = data[i + 1]
             if following in (DLE, ETX):
                 out.append(following)
+                escapes += 1
             else:
                 out += bytes([DLE, following])
             i += 2
         else:
             out.append(b)
             i += 1
-    return bytes(out), None, False
+    return bytes(out), None, escapes, False
+
+
+def reference(data: bytes) -> Tuple[bytes, Optional[bytes], bool]:
+    """
+    L{referenceWithEscapes} without the count: the payload, the bytes after
+    a bare ETX (or L{None}), and whether a DLE is left waiting.
+    """
+    payload, rest, escapes, pending = referenceWithEscapes(data)
+    return payload, rest, pending
 
 
 def decodeChunks(chunks: List[bytes]) -> Tuple[bytes, Optional[bytes], dle.Decoder]:
@@ -331,32 +341,6 @@ class DecoderTests(SynchronousTestCase):
             self.assertEqual(decoder.pending, expectedPending)
 
 
-def referenceDecode(data: bytes) -> Tuple[bytes, Optional[bytes], bool]:
-    """
-    SPEC section 5 read literally, one byte at a time: the payload, the
-    bytes after a bare ETX (or None), and whether a DLE is left waiting.
-    """
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        b = data[i]
-        if b == 0x03:
-            return bytes(out), data[i + 1 :], False
-        if b == 0x10:
-            if i + 1 == len(data):
-                return bytes(out), None, True
-            nxt = data[i + 1]
-            if nxt in (0x10, 0x03):
-                out.append(nxt)
-            else:
-                out += bytes([0x10, nxt])
-            i += 2
-            continue
-        out.append(b)
-        i += 1
-    return bytes(out), None, False
-
-
 class ReferenceTests(SynchronousTestCase):
     """
     The decoder agrees with a byte-at-a-time reading of the spec on input
@@ -374,7 +358,7 @@ class ReferenceTests(SynchronousTestCase):
         """
         Payload, rest after a bare ETX, and the pending DLE all match the reference.
         """
-        expected, expectedRest, expectedPending = referenceDecode(data)
+        expected, expectedRest, expectedPending = reference(data)
         points = sorted(set(min(c, len(data)) for c in cuts))
         decoder = dle.Decoder()
         payload = b""
@@ -403,7 +387,7 @@ class ReferenceTests(SynchronousTestCase):
         """
         The escape-by-escape scan and the whole-buffer replacement each decode any input as the reference does.
         """
-        expected, expectedRest, expectedPending = referenceDecode(data)
+        expected, expectedRest, expectedPending = reference(data)
         for strategy in ("_scan", "_replace"):
             decoder = dle.Decoder()
             payload, rest = getattr(decoder, strategy)(data)

@@ -14,6 +14,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.test_dle import referenceWithEscapes
 from tcpbridge import dle
 from tcpbridge.atcommands import Command, ParseError, parseLine
 from tcpbridge.config import BridgeConfig
@@ -88,36 +89,6 @@ def edited(raw: bytes) -> Tuple[bytes, int]:
             line = bytearray()
             repeats += 1
     return bytes(line), repeats
-
-
-def referenceDecode(data: bytes) -> Tuple[bytes, Optional[bytes], int, bool]:
-    """
-    Decode a host stream one byte at a time, as SPEC section 5 words it.
-
-    @return: the payload, the bytes after a bare ETX (L{None} if none), how
-        many escaping DLEs were taken out, and whether a DLE is left waiting.
-    """
-    out = bytearray()
-    escapes = 0
-    i = 0
-    while i < len(data):
-        b = data[i]
-        if b == ETX:
-            return bytes(out), data[i + 1 :], escapes, False
-        if b == DLE:
-            if i + 1 == len(data):
-                return bytes(out), None, escapes, True
-            following = data[i + 1]
-            if following in (DLE, ETX):
-                out.append(following)
-                escapes += 1
-            else:
-                out += bytes([DLE, following])
-            i += 2
-        else:
-            out.append(b)
-            i += 1
-    return bytes(out), None, escapes, False
 
 
 def cut(data: bytes, points: List[int]) -> List[bytes]:
@@ -298,7 +269,7 @@ class DLEPropertyTests(SynchronousTestCase):
         """
         payload, rest, decoder = feedAll(cut(stream, points))
         waiting = decoder.flush() if rest is None else b""
-        expected, expectedRest, escapes, pending = referenceDecode(stream)
+        expected, expectedRest, escapes, pending = referenceWithEscapes(stream)
         self.assertEqual(payload, expected)
         self.assertEqual(rest, expectedRest)
         self.assertEqual(waiting, b"\x10" if pending else b"")
