@@ -190,13 +190,9 @@ class Modem(Protocol, PeerHandler):
             else None
         )
         self._applySettings(self._factorySettings())
-        self._line = bytearray()
-        self._overflow = False
         self._previous = b""
-        self._pending = b""
-        self._busy = False
-        self._holding = False
         self._afterResult: List[Callable[[], None]] = []
+        self._resetLine()
         self.listener: Optional[Listener] = None
         self.peer: Optional[PeerProtocol] = None
         self.splice: Optional[Splice] = None
@@ -226,6 +222,18 @@ class Modem(Protocol, PeerHandler):
         The serial line is open (at start-up, or again after a loss): start
         in command mode, with the parameters and settings kept.
         """
+        self._resetLine()
+        if self.lost.called:
+            self.lost = Deferred()
+        self._guard = Throttle(self.transport)
+        self._guardCommandMode()
+        # Saved line settings (AT&W after AT+IPR) apply from the start.
+        self._applyLine()
+
+    def _resetLine(self) -> None:
+        """
+        Command mode, with nothing half-typed, held or pending.
+        """
         self.state = IDLE
         self._line = bytearray()
         self._overflow = False
@@ -233,12 +241,6 @@ class Modem(Protocol, PeerHandler):
         self._busy = False
         self._holding = False
         self._afterResult = []
-        if self.lost.called:
-            self.lost = Deferred()
-        self._guard = Throttle(self.transport)
-        self._guardCommandMode()
-        # Saved line settings (AT&W after AT+IPR) apply from the start.
-        self._applyLine()
 
     # -- serial input -----------------------------------------------------
 
@@ -1125,13 +1127,19 @@ class Modem(Protocol, PeerHandler):
         self.state = IDLE
         self.log.info(
             "{bridge}: session from {peer} closed by {closer}: "
-            "{toPeer} bytes to the peer, {toHost} bytes to the host",
+            "{toPeer} bytes to the peer, {toHost} bytes to the host{dropped}",
             bridge=self.name,
             peer=self.peerDescription,
             closer="the host" if byHost else "the peer",
             toPeer=splice.sentToPeer,
             toHost=splice.sentToHost,
+            dropped=(
+                ", %d bytes the peer sent after the host's close dropped" % (self._dropped,)
+                if self._dropped
+                else ""
+            ),
         )
+        self._dropped = 0
         if self.transport is None or not self.transport.connected:
             return
         if not byHost and splice.dleMode:
