@@ -638,3 +638,20 @@ class SameBytesMixin:
             self.assertIsNone(rest, "a bare ETX reached the host in mid-session")  # type: ignore[attr-defined]
             self.assertSameBytes(payload, toHost, "at the host, decoded")
         self.assertIsNone(peer.lostReason, "the session closed during the transfer")  # type: ignore[attr-defined]
+
+    @inlineCallbacks
+    def peerClosesAfterData(self, host: Receiver, peer: Receiver) -> Generator[Deferred, Any, None]:
+        """
+        The peer sends data ending in escapes and closes: the host must get
+        the data DLE-coded, then an ETX, then C{Ok_Info_SocketClosed} and
+        C{OK}, nothing more, and be in command mode.
+        """
+        from tcpbridge import dle
+
+        data = os.urandom(100000) + b"\x10\x03\x10"
+        peer.write(data)
+        peer.transport.loseConnection()
+        expected = dle.encode(data) + b"\x03\r\nOk_Info_SocketClosed\r\n\r\nOK\r\n"
+        self.assertSameBytes((yield host.count(len(expected))), expected, "at the host")
+        self.assertEqual((yield host.quiet()), b"")  # type: ignore[attr-defined]
+        self.assertEqual((yield host.command(b"AT")), b"\r\nOK\r\n")  # type: ignore[attr-defined]

@@ -244,13 +244,7 @@ class DialOutTests(SameBytesMixin, TestCase):
         Ok_Info_SocketClosed and OK, and is in command mode.
         """
         host, connection = yield self.session()
-        data = os.urandom(100000) + b"\x10\x03\x10"
-        connection.write(data)
-        connection.transport.loseConnection()
-        expected = dle.encode(data) + ETX + CLOSED
-        self.assertSameBytes((yield host.count(len(expected))), expected, "at the host")
-        self.assertEqual((yield host.quiet()), b"")
-        self.assertEqual((yield host.command(b"AT")), OK)
+        yield self.peerClosesAfterData(host, connection)
 
     # -- failing ------------------------------------------------------------
 

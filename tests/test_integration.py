@@ -350,13 +350,7 @@ class ListeningSessionTests(SameBytesMixin, TestCase):
         yield self.hello(host)
         port = yield self.listen(host)
         peer = yield self.session(host, port)
-        data = os.urandom(100000) + b"\x10\x03\x10"
-        peer.write(data)
-        peer.transport.loseConnection()
-        expected = dle.encode(data) + ETX + CLOSED
-        self.assertSameBytes((yield host.count(len(expected))), expected, "at the host")
-        self.assertEqual((yield host.quiet()), b"")
-        self.assertEqual((yield host.command(b"AT")), OK)
+        yield self.peerClosesAfterData(host, peer)
 
     @inlineCallbacks
     def test_listeningEndsWithSession(self) -> Generator[Deferred, Any, None]:
