@@ -10,13 +10,12 @@ import configparser
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, TypeVar, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from tcpbridge.profile import CONFIGURABLE, PARAMETERS, BadValue, Value
 
 SECTION_PREFIX = "bridge:"
 
-T = TypeVar("T")
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 

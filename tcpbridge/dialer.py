@@ -9,17 +9,12 @@ as a listening session carries the data.
 
 from typing import Any, Optional, Tuple
 
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory
-from twisted.python.failure import Failure
 
 from tcpbridge.listener import PeerHandler, PeerProtocol
-
-DNS_FAILED = 38027
-TCP_OPEN_FAILED = 38016
 
 
 class _PeerFactory(Factory):
@@ -61,15 +56,3 @@ def connect(endpoint: IStreamClientEndpoint, handler: PeerHandler, tls: bool) ->
     TLS handshake over TLS).
     """
     return endpoint.connect(_PeerFactory(handler, tls))
-
-
-def errorCode(failure: Failure) -> Optional[int]:
-    """
-    The CME error code for a failed C{AT#OTCP}, or L{None} if the host
-    cancelled it.
-    """
-    if failure.check(CancelledError):
-        return None
-    if failure.check(DNSLookupError):
-        return DNS_FAILED
-    return TCP_OPEN_FAILED

@@ -21,8 +21,9 @@ States::
 
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import (
     IDelayedCall,
     IReactorTCP,
@@ -36,7 +37,7 @@ from twisted.python.failure import Failure
 from tcpbridge import __version__, dle
 from tcpbridge.atcommands import ACTION, READ, SET, TEST, Command, isNumber, parseLine
 from tcpbridge.config import BridgeConfig
-from tcpbridge.dialer import clientEndpoint, connect, errorCode
+from tcpbridge.dialer import clientEndpoint, connect
 from tcpbridge.listener import (
     EVERYONE,
     AdmissionFilter,
@@ -1185,6 +1186,18 @@ class Modem(Protocol, PeerHandler):
         self.transport = None
         if not self.lost.called:
             self.lost.callback(None)
+
+
+def errorCode(failure: Failure) -> Optional[int]:
+    """
+    The CME error code for a failed C{AT#OTCP}, or L{None} if the host
+    cancelled it.
+    """
+    if failure.check(CancelledError):
+        return None
+    if failure.check(DNSLookupError):
+        return DNS_FAILED
+    return TCP_OPEN_FAILED
 
 
 def _icf(bytesize: int, parity: str, stopbits: float) -> Tuple[int, int]:

@@ -20,8 +20,6 @@ from tcpbridge.atcommands import isNumber
 
 Value = Union[int, str]
 
-BAD_VALUE = 34882
-
 #: Profile ids; the plain form of a command addresses the first.
 PROFILE_IDS = (1, 2)
 
