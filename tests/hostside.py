@@ -31,6 +31,13 @@ WAIT = 10.0
 FINAL_RESULT = re.compile(rb"\r\n(OK|ERROR|#CME ERROR: \d+)\r\n")
 
 
+#: What the host reads, verbatim (ATV1).
+OK = b"\r\nOK\r\n"
+ERROR = b"\r\nERROR\r\n"
+WAITING = b"\r\nOk_Info_WaitingForData\r\n"
+CLOSED = b"\r\nOk_Info_SocketClosed\r\n\r\nOK\r\n"
+ETX = b"\x03"
+
 class WaitTimeout(AssertionError):
     """
     What a test waited for did not happen in time.
@@ -651,7 +658,7 @@ class SameBytesMixin:
         data = os.urandom(100000) + b"\x10\x03\x10"
         peer.write(data)
         peer.transport.loseConnection()
-        expected = dle.encode(data) + b"\x03\r\nOk_Info_SocketClosed\r\n\r\nOK\r\n"
+        expected = dle.encode(data) + ETX + CLOSED
         self.assertSameBytes((yield host.count(len(expected))), expected, "at the host")
         self.assertEqual((yield host.quiet()), b"")  # type: ignore[attr-defined]
-        self.assertEqual((yield host.command(b"AT")), b"\r\nOK\r\n")  # type: ignore[attr-defined]
+        self.assertEqual((yield host.command(b"AT")), OK)  # type: ignore[attr-defined]

@@ -32,8 +32,7 @@ from tests.modemside import SerialSide
 from tcpbridge import __version__
 from tcpbridge.atcommands import ACTION, Command
 from tcpbridge.config import BridgeConfig
-from tcpbridge.dialer import errorCode
-from tcpbridge.modem import DATA, IDLE, LISTENING, RESULT_CODES, Modem
+from tcpbridge.modem import DATA, IDLE, LISTENING, RESULT_CODES, Modem, errorCode
 from tcpbridge.profile import PARAMETERS
 
 #: For every parameter: a valid value as sent (without quotes), how it reads
@@ -1895,7 +1894,7 @@ class NumericResultTests(ModemDriver, SynchronousTestCase):
 
 class DialerErrorCodeTests(SynchronousTestCase):
     """
-    Tests for L{tcpbridge.dialer.errorCode}: which CME error a failed
+    Tests for L{tcpbridge.modem.errorCode}: which CME error a failed
     C{AT#OTCP} answers.
     """
 

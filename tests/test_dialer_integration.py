@@ -24,6 +24,11 @@ from tcpbridge.config import BridgeConfig
 from tcpbridge.serial import PTY_PREFIX
 from tcpbridge.service import BridgeService
 from tests.hostside import (
+    CLOSED,
+    ERROR,
+    ETX,
+    OK,
+    WAITING,
     PeerServer,
     Receiver,
     SameBytesMixin,
@@ -33,11 +38,6 @@ from tests.hostside import (
     openHost,
 )
 
-OK = b"\r\nOK\r\n"
-ERROR = b"\r\nERROR\r\n"
-WAITING = b"\r\nOk_Info_WaitingForData\r\n"
-CLOSED = b"\r\nOk_Info_SocketClosed\r\n\r\nOK\r\n"
-ETX = b"\x03"
 
 
 def cme(code: int) -> bytes:

@@ -15,9 +15,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.trial.unittest import TestCase
 
 from tcpbridge.service import BridgeService
-from tests.hostside import BridgeHarness, freePort, openHost
-
-OK = b"\r\nOK\r\n"
+from tests.hostside import OK, BridgeHarness, freePort, openHost
 
 
 def info(*lines: bytes) -> bytes:

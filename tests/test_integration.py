@@ -24,6 +24,11 @@ from tcpbridge.config import BridgeConfig
 from tcpbridge.serial import PTY_PREFIX
 from tcpbridge.service import BridgeService, makeBridges
 from tests.hostside import (
+    CLOSED,
+    ERROR,
+    ETX,
+    OK,
+    WAITING,
     BULK_WAIT,
     MEGABYTE,
     Receiver,
@@ -34,11 +39,6 @@ from tests.hostside import (
     openHost,
 )
 
-OK = b"\r\nOK\r\n"
-ERROR = b"\r\nERROR\r\n"
-WAITING = b"\r\nOk_Info_WaitingForData\r\n"
-CLOSED = b"\r\nOk_Info_SocketClosed\r\n\r\nOK\r\n"
-ETX = b"\x03"
 
 
 class ListeningSessionTests(SameBytesMixin, TestCase):
