@@ -813,8 +813,7 @@ class Modem(Protocol, PeerHandler):
 
     def _ltcpstart(self, command: Command) -> Deferred:
         pid = self._profileId(command)
-        if self.state != IDLE:
-            raise ATError(BUSY)
+        self._idle()
         if not self.linkUp:
             raise ATError(LINK_DOWN)
         port = self.profile.get("#TCPPORT", pid)
