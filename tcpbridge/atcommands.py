@@ -9,6 +9,8 @@ no command's meaning and does no I/O, so it can be tested exhaustively.
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+from tcpbridge.results import BAD_VALUE, SYNTAX_ERROR, ATError
+
 # Kinds of invocation.
 ACTION = "action"  # AT#LTCPSTART, ATE0, ATZ
 SET = "set"  # AT#TCPPORT=23
@@ -223,3 +225,35 @@ def parseLine(line: str) -> Tuple[List[Command], Optional[ParseError]]:
     except ParseError as e:
         return commands, e
     return commands, None
+
+
+def numbers(command: Command, low: int, high: int) -> List[int]:
+    """
+    The numeric arguments of a set command, between C{low} and C{high} of
+    them.
+
+    @raise ATError: if there are too few or too many, or one is not a number.
+    """
+    if command.kind != SET or not low <= len(command.args) <= high:
+        raise ATError(SYNTAX_ERROR)
+    if not all(isNumber(a) for a in command.args):
+        raise ATError(BAD_VALUE)
+    return [int(a) for a in command.args]
+
+
+def number(command: Command, default: Optional[int] = None) -> int:
+    """
+    The single numeric argument of a command (C{E0}, C{+CMEE=1}).
+
+    @raise ATError: if it is missing (and has no default) or not a number.
+    """
+    if not command.args:
+        if default is None:
+            raise ATError(SYNTAX_ERROR)
+        return default
+    if len(command.args) != 1:
+        raise ATError(SYNTAX_ERROR)
+    text = command.args[0]
+    if not isNumber(text):
+        raise ATError(BAD_VALUE)
+    return int(text)

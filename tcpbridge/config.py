@@ -12,7 +12,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
-from tcpbridge.profile import CONFIGURABLE, PARAMETERS, BadValue, Value
+from tcpbridge.parameters import BadValue, Value
+from tcpbridge.registry import PARAMETERS
+
+#: Which parameters the C{.ini} file can give power-on values (key: name).
+CONFIGURABLE = {name[1:].lower(): name for name in PARAMETERS if name.startswith("#")}
 
 SECTION_PREFIX = "bridge:"
 

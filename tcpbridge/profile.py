@@ -1,144 +1,22 @@
 """
-The AT# IP-stack parameters (SPEC section 2.2): their validation, their
-textual form, and the per-profile values a bridge holds.
+The values of the AT# parameters a bridge holds, per profile id, and their
+persistence in the bridge's profile file.
 
-One table, L{PARAMETERS}, says everything about a parameter: its name, its
-power-on default, how a value given by the host is checked, how it reads
-back, and what C{AT#X=?} shows.  Command parsing, help and listings all come
-from it.
+The parameters themselves are declared by the service modules (see
+L{tcpbridge.parameters} and L{tcpbridge.registry}).
 """
 
 import errno
-import ipaddress
 import json
 import os
-import re
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Union
+from typing import Any, Dict, Iterable, Mapping, Optional
 
-from tcpbridge.atcommands import isNumber
+from twisted.logger import Logger
 
-Value = Union[int, str]
+from tcpbridge.parameters import PROFILE_IDS, BadValue, Value, isDottedQuad
+from tcpbridge.registry import PARAMETERS
 
-#: Profile ids; the plain form of a command addresses the first.
-PROFILE_IDS = (1, 2)
-
-_HOSTNAME = re.compile(r"^(?=.{1,120}$)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$")
-
-
-class BadValue(ValueError):
-    """
-    A value the parameter does not accept (CME error 34882).
-    """
-
-
-def isDottedQuad(text: str) -> bool:
-    """
-    Whether C{text} is an IPv4 address in dotted-decimal notation.
-    """
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _parseServer(text: str) -> str:
-    if isDottedQuad(text) or _HOSTNAME.match(text):
-        return text
-    raise BadValue("not an IPv4 address or a host name: %r" % (text,))
-
-
-def _text(limit: int, quotes: bool = False) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if len(text) > limit or any(ord(c) < 32 or (c == '"' and not quotes) for c in text):
-            raise BadValue("not a string of up to %d printable characters" % (limit,))
-        return text
-
-    return parse
-
-
-def _ipv4(text: str) -> str:
-    if not isDottedQuad(text):
-        raise BadValue("not an IPv4 address: %r" % (text,))
-    return text
-
-
-def _integer(low: int, high: int, step: int = 1) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        if not isNumber(text):
-            raise BadValue("not a number: %r" % (text,))
-        value = int(text)
-        if not low <= value <= high or value % step:
-            raise BadValue("out of range: %d" % (value,))
-        return value
-
-    return parse
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """
-    One AT# parameter: C{AT#NAME=value}, C{AT#NAME?}, C{AT#NAME=?}.
-    """
-
-    name: str
-    default: Value
-    parse: Callable[[str], Value]
-    allowed: str
-    quoted: bool = False
-    #: Listed by C{AT#VTCP} (and set per profile), or only by C{AT#VALL}.
-    tcp: bool = True
-
-    def format(self, value: Value) -> str:
-        """
-        The value as the host reads it back (strings in quotes).
-        """
-        return '"%s"' % (value,) if self.quoted else str(value)
-
-
-PARAMETERS: Mapping[str, Parameter] = {
-    p.name: p
-    for p in [
-        Parameter(
-            "#TCPSERV",
-            "255.255.255.255",
-            _parseServer,
-            '"<IPv4 address or host name, up to 120 characters>"',
-            quoted=True,
-        ),
-        Parameter("#TCPPORT", 0, _integer(0, 65535), "(0-65535)"),
-        Parameter("#DLEMODE", 1, _integer(0, 1), "(0-1)"),
-        Parameter("#TCPTXDELAY", 100, _integer(0, 32760, 20), "(0-32760, multiple of 20)"),
-        Parameter("#OUTPORT", 0, _integer(0, 65535), "(0-65535)"),
-        # What a GPRS init sequence sets: stored, shown and saved, but not
-        # used, since the machine's own network stands in for the GPRS link.
-        Parameter("#GPRSMODE", 1, _integer(0, 1), "(0-1)", tcp=False),
-        Parameter("#APNSERV", "", _text(120), '"<access point name>"', quoted=True, tcp=False),
-        Parameter("#APNUN", "", _text(64), '"<user name>"', quoted=True, tcp=False),
-        Parameter("#APNPW", "", _text(64), '"<password>"', quoted=True, tcp=False),
-        Parameter("#DNSSERV1", "0.0.0.0", _ipv4, '"<IPv4 address>"', quoted=True, tcp=False),
-        Parameter("#DNSSERV2", "0.0.0.0", _ipv4, '"<IPv4 address>"', quoted=True, tcp=False),
-        Parameter("#DIALSELECT", 2, _integer(0, 2), "(0-2)", tcp=False),
-        Parameter("#DIALN1", "", _text(32), '"<number>"', quoted=True, tcp=False),
-        Parameter("#DIALN2", "", _text(32), '"<number>"', quoted=True, tcp=False),
-        Parameter("#ISPUN", "", _text(64), '"<user name>"', quoted=True, tcp=False),
-        Parameter("#ISPPW", "", _text(64), '"<password>"', quoted=True, tcp=False),
-        Parameter("#PPPMODE", 1, _integer(0, 4), "(0-4)", tcp=False),
-        Parameter("#PHYTIMEOUT", 15, _integer(1, 120), "(1-120)", tcp=False),
-        Parameter("#REDIALCOUNT", 5, _integer(0, 14), "(0-14)", tcp=False),
-        Parameter("#REDIALDELAY", 5, _integer(5, 14), "(5-14)", tcp=False),
-        Parameter("+WOPEN", 1, _integer(0, 2), "(0-2)", tcp=False),
-        Parameter("+CGATT", 1, _integer(0, 1), "(0-1)", tcp=False),
-        Parameter("+CGCLASS", "B", _text(2), '("A","B","CG","CC")', quoted=True, tcp=False),
-        Parameter("+CGDCONT", '1,"IP",""', _text(200, quotes=True), '(1-4),("IP"),<apn>', tcp=False),
-        Parameter("+CREG", 0, _integer(0, 2), "(0-2)", tcp=False),
-        Parameter("+CGREG", 0, _integer(0, 2), "(0-2)", tcp=False),
-    ]
-}
-
-#: Which parameters the C{.ini} file can give power-on values (key: name).
-CONFIGURABLE = {name[1:].lower(): name for name in PARAMETERS if name.startswith("#")}
+__all__ = ["PARAMETERS", "PROFILE_IDS", "BadValue", "Profile", "ProfileError", "isDottedQuad"]
 
 
 class ProfileError(Exception):
@@ -152,14 +30,22 @@ class Profile:
     The parameter values of one bridge, for each profile id, and their
     persistence in a profile file.
 
-    Parameters listed by C{AT#VTCP} have a value per profile id; the others
-    (the GPRS settings) have one value, shared.  C{settings} holds the
+    Profiled parameters (those of the IP services) have a value per profile
+    id; the others (the GPRS settings) have one value, shared.  C{settings} holds the
     modem's own settings (echo, result codes, ...) as last saved by
     C{AT&W}.
     """
 
-    def __init__(self, defaults: Mapping[str, Value] = {}, path: Optional[str] = None) -> None:
+    log = Logger()
+
+    def __init__(
+        self, defaults: Mapping[str, Value] = {}, path: Optional[str] = None, bridge: str = ""
+    ) -> None:
+        """
+        @param bridge: the bridge's name, for the log.
+        """
         self.path = path
+        self.bridge = bridge
         self.defaults: Dict[str, Value] = {
             name: defaults.get(name[1:].lower(), p.default) for name, p in PARAMETERS.items()
         }
@@ -173,15 +59,15 @@ class Profile:
         """
         shared = dict(self.defaults)
         self.values = {
-            pid: {n: v for n, v in shared.items() if PARAMETERS[n].tcp} for pid in PROFILE_IDS
+            pid: {n: v for n, v in shared.items() if PARAMETERS[n].profiled} for pid in PROFILE_IDS
         }
-        self.shared = {n: v for n, v in shared.items() if not PARAMETERS[n].tcp}
+        self.shared = {n: v for n, v in shared.items() if not PARAMETERS[n].profiled}
 
     def get(self, name: str, pid: int = 1) -> Value:
         """
         The value of parameter C{name} in profile C{pid}.
         """
-        if PARAMETERS[name].tcp:
+        if PARAMETERS[name].profiled:
             return self.values[pid][name]
         return self.shared[name]
 
@@ -192,7 +78,7 @@ class Profile:
         @raise BadValue: if the parameter does not accept it.
         """
         value = PARAMETERS[name].parse(text)
-        if PARAMETERS[name].tcp:
+        if PARAMETERS[name].profiled:
             self.values[pid][name] = value
         else:
             self.shared[name] = value
@@ -256,6 +142,37 @@ class Profile:
         finally:
             os.close(dirfd)
 
+    def persist(self) -> bool:
+        """
+        L{save}, logging a failure.
+
+        @return: whether the file was saved.
+        """
+        try:
+            self.save()
+        except OSError as e:
+            self.log.error(
+                "{bridge}: cannot save the profile to {path}: {error}",
+                bridge=self.bridge,
+                path=self.path,
+                error=e,
+            )
+            return False
+        return True
+
+    def restore(self) -> bool:
+        """
+        L{load}, logging a profile that cannot be used (the values are then
+        left as they were).
+
+        @return: whether a file was read.
+        """
+        try:
+            return self.load()
+        except ProfileError as e:
+            self.log.error("{bridge}: {error}; using the defaults", bridge=self.bridge, error=e)
+            return False
+
     def load(self) -> bool:
         """
         Read the values saved in the profile file, if there is one.
@@ -280,10 +197,10 @@ class Profile:
             shared = dict(self.shared)
             for pid in PROFILE_IDS:
                 for name, value in data["profiles"][str(pid)].items():
-                    if name in PARAMETERS and PARAMETERS[name].tcp:
+                    if name in PARAMETERS and PARAMETERS[name].profiled:
                         values[pid][name] = PARAMETERS[name].parse(str(value))
             for name, value in data.get("shared", {}).items():
-                if name in PARAMETERS and not PARAMETERS[name].tcp:
+                if name in PARAMETERS and not PARAMETERS[name].profiled:
                     shared[name] = PARAMETERS[name].parse(str(value))
             settings = data.get("settings", {})
             if not isinstance(settings, dict):

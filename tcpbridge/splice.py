@@ -46,6 +46,22 @@ class Throttle:
         # The consumer went away: whatever it paused, it no longer holds.
         self.resumeProducing()
 
+    def guard(self) -> None:
+        """
+        Hold the transport's reading on its own writing: register as its
+        producer, unless something else (a session) already is.
+        """
+        if self.transport.producer is None:
+            self.transport.registerProducer(self, True)
+
+    def unguard(self) -> None:
+        """
+        Stop doing what L{guard} does, and undo any pause of ours.
+        """
+        if self.transport.producer is self:
+            self.transport.unregisterProducer()
+        self.resumeProducing()
+
 
 class Splice:
     """

@@ -14,6 +14,8 @@ Directions: C{host>} (from the host), C{>host} (to the host), C{peer>}
 import time
 from typing import BinaryIO, Callable, Optional
 
+from twisted.logger import Logger
+
 FROM_HOST = "host>"
 TO_HOST = ">host"
 FROM_PEER = "peer>"
@@ -63,3 +65,17 @@ class Trace:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def openTrace(path: Optional[str], bridge: str) -> Optional[Trace]:
+    """
+    The bridge's trace file, if it has one and it can be opened (a failure
+    is logged: the bridge runs without).
+    """
+    if not path:
+        return None
+    try:
+        return Trace(path)
+    except OSError as e:
+        Logger().error("{bridge}: cannot open the trace file: {error}", bridge=bridge, error=e)
+        return None

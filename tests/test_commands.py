@@ -1,7 +1,7 @@
 """
 Tests for the AT commands of L{tcpbridge.modem.Modem} (SPEC sections 2, 2.1,
 2.2, 2.3 and the C{link} key of section 6): a test per command of
-L{Modem.COMMANDS}, per parameter of L{PARAMETERS} and per error code, each
+L{tcpbridge.registry.COMMANDS}, per parameter of L{PARAMETERS} and per error code, each
 run in both dialects (C{w302} and C{universal-ip}) and with both verbose
 (C{ATV1}) and numeric (C{ATV0}) result codes.
 
@@ -32,7 +32,10 @@ from tests.modemside import SerialSide
 from tcpbridge import __version__
 from tcpbridge.atcommands import ACTION, Command
 from tcpbridge.config import BridgeConfig
-from tcpbridge.modem import DATA, IDLE, LISTENING, RESULT_CODES, Modem, errorCode
+from tcpbridge.modem import DATA, IDLE, LISTENING, Modem
+from tcpbridge.registry import COMMANDS, OWNERS
+from tcpbridge.results import RESULT_CODES
+from tcpbridge.services.tcp import errorCode
 from tcpbridge.profile import PARAMETERS
 
 #: For every parameter: a valid value as sent (without quotes), how it reads
@@ -283,7 +286,7 @@ class ModemDriver(SerialSide):
         value = '"%s"' % (text,) if parameter.quoted else text
         if name[0] == "+":
             line = "AT%s=%s" % (name, value)
-        elif self.universal and parameter.tcp:
+        elif self.universal and parameter.profiled:
             line = 'AT%s=%d,"%s"' % (name, pid, text)
         elif pid != 1:
             line = "AT%s=%d,%s" % (name, pid, value)
@@ -297,7 +300,7 @@ class ModemDriver(SerialSide):
         C{value2}, or the default, in C{universal-ip}).
         """
         parameter = PARAMETERS[name]
-        if self.universal and parameter.tcp:
+        if self.universal and parameter.profiled:
             if value2 is None:
                 value2 = parameter.format(parameter.default)
             return ["%s: 1,%s" % (name, value1), "%s: 2,%s" % (name, value2)]
@@ -1520,9 +1523,9 @@ class CommandTestsMixin(ModemDriver):
 
     def test_helpEveryCommand(self) -> None:
         """
-        Every command of Modem.COMMANDS answers =? with its help line, if any, then OK.
+        Every command of COMMANDS answers =? with its help line, if any, then OK.
         """
-        for name, (method, forms, helpText) in Modem.COMMANDS.items():
+        for name, (method, forms, helpText) in COMMANDS.items():
             answer = self.command(b"AT" + name.encode("ascii") + b"=?")
             expected = self.ok(helpText) if helpText else self.ok()
             self.assertEqual(answer, expected, name)
@@ -1540,7 +1543,7 @@ class CommandTestsMixin(ModemDriver):
         What C{AT<name>=?} shows for a parameter in this dialect.
         """
         parameter = PARAMETERS[name]
-        if self.universal and parameter.tcp:
+        if self.universal and parameter.profiled:
             return "%s: (1-2),%s" % (name, parameter.allowed)
         return "%s: %s" % (name, parameter.allowed)
 
@@ -1601,7 +1604,7 @@ def _parameterTests(name: str) -> Dict[str, Any]:
         line = self.info("%s: %s" % (name, shown))
         self.assertIn(line, self.command(b"AT#VALL"))
         vtcp = self.command(b"AT#VTCP")
-        if parameter.tcp:
+        if parameter.profiled:
             self.assertIn(line, vtcp)
         else:
             self.assertNotIn(name.encode("ascii") + b":", vtcp)
@@ -1947,7 +1950,7 @@ class CoverageTests(SynchronousTestCase):
 
     def test_everyCommandHasHandler(self) -> None:
         """
-        Every command of Modem.COMMANDS names a method of Modem.
+        Every command of COMMANDS names a method of the service that owns it.
         """
-        for name, (method, forms, helpText) in Modem.COMMANDS.items():
-            self.assertTrue(callable(getattr(Modem, method, None)), (name, method))
+        for name, (method, forms, helpText) in COMMANDS.items():
+            self.assertTrue(callable(getattr(OWNERS[name], method, None)), (name, method))

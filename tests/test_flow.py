@@ -112,8 +112,8 @@ class BackpressureTests(TestCase, BridgeHarness):
         """
         service, host, peer, port = yield self.open()
         modem = service.modem
-        splice = modem.splice
-        serialSide, peerSide = service.transport, modem.peer.transport
+        splice = modem.session.splice
+        serialSide, peerSide = service.transport, modem.session.peer
         encoded = dle.encode(payload)
         host.transport.pauseProducing()
         peer.write(payload)
@@ -150,8 +150,8 @@ class BackpressureTests(TestCase, BridgeHarness):
         """
         service, host, peer, port = yield self.open()
         modem = service.modem
-        splice = modem.splice
-        serialSide, peerSide = service.transport, modem.peer.transport
+        splice = modem.session.splice
+        serialSide, peerSide = service.transport, modem.session.peer
         encoded = dle.encode(payload)
         peer.transport.pauseProducing()
         host.write(encoded)

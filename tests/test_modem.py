@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.modemside import SerialSide
-from tcpbridge import modem as modemModule
+from tcpbridge import session as sessionModule
 from tcpbridge.config import BridgeConfig
 from tcpbridge.modem import DATA, IDLE, LISTENING, Modem
 
@@ -81,7 +81,7 @@ class ModemTests(SerialSide, SynchronousTestCase):
         Record calls to the listening port's C{stopListening}.
         """
         calls: list = []
-        port = self.modem.listener.port
+        port = self.modem.services["tcp"].listener.port
         original = port.stopListening
 
         def stopListening() -> object:
@@ -557,7 +557,7 @@ class ModemTests(SerialSide, SynchronousTestCase):
         self.assertEqual(self.command(b"AT#LTCPSTOP"), OK)
         self.assertEqual(len(stops), 1)
         self.assertEqual(self.modem.state, IDLE)
-        self.assertIsNone(self.modem.listener)
+        self.assertIsNone(self.modem.services["tcp"].listener)
 
     def test_ltcpstopIdle(self) -> None:
         """
@@ -573,7 +573,7 @@ class ModemTests(SerialSide, SynchronousTestCase):
         self.silent()
         self.listen()
         stopped: Deferred = Deferred()
-        self.modem.listener.port.stopListening = lambda: stopped
+        self.modem.services["tcp"].listener.port.stopListening = lambda: stopped
         self.assertEqual(self.send(b"AT#LTCPSTOP\rAT#TCPPORT?\r"), b"")
         stopped.callback(None)
         self.assertEqual(self.written(), OK + b"\r\n#TCPPORT: 2000\r\n" + OK)
@@ -675,7 +675,7 @@ class ModemTests(SerialSide, SynchronousTestCase):
         self.assertEqual(self.written(), WAITING)
         self.assertEqual(self.modem.state, DATA)
         self.assertEqual(len(stops), 1)
-        self.assertIsNone(self.modem.listener)
+        self.assertIsNone(self.modem.services["tcp"].listener)
 
     def test_sessionNumeric(self) -> None:
         """
@@ -781,7 +781,7 @@ class ModemTests(SerialSide, SynchronousTestCase):
         """
         protocol, peerTransport = self.session()
         self.modem.dataReceived(b"\x03")
-        self.reactor.advance(modemModule.CLOSE_TIMEOUT - 1)
+        self.reactor.advance(sessionModule.CLOSE_TIMEOUT - 1)
         self.assertFalse(peerTransport.disconnected)
         self.reactor.advance(1)
         self.assertTrue(peerTransport.disconnected)
@@ -839,7 +839,7 @@ class ModemTests(SerialSide, SynchronousTestCase):
         protocol, peerTransport = self.session()
         protocol.connectionLost(Failure(ConnectionDone()))
         self.written()
-        self.assertIsNone(self.modem.listener)
+        self.assertIsNone(self.modem.services["tcp"].listener)
         self.assertEqual(self.command(b"AT#TCPPORT=2001"), OK)
         self.assertEqual(self.command(b"AT#LTCPSTART"), OK)
         self.assertEqual(len(self.reactor.tcpServers), 2)

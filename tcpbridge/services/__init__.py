@@ -1,0 +1,12 @@
+"""
+The service modules: each declares one family of commands and parameters
+next to the code that runs them.  A new service is one module here and one
+line below.
+"""
+
+from tcpbridge.registry import register
+from tcpbridge.services import gsm, standard, tcp
+
+register(standard.Standard)
+register(tcp.TCP)
+register(gsm.GSM)

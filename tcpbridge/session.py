@@ -1,0 +1,193 @@
+"""
+The data-mode session, written once for every service that opens one: the
+host on the serial line, the peer on a connection.
+
+It joins the two through a L{Splice} (backpressure, DLE coding, segment
+gathering), and owns how a session ends: the host's closing ETX, the peer's
+close, the idle time-out, the operator's stop.  It counts the bytes, writes
+the trace, and logs one line when the session ends.  The service that opened
+it only says what the peer transport is; the modem (the line discipline) is
+told when data mode starts and ends.
+"""
+
+from typing import TYPE_CHECKING, Optional
+
+from twisted.internet.interfaces import IDelayedCall, ITCPTransport, ITransport
+from twisted.logger import Logger
+
+from tcpbridge.splice import Splice
+from tcpbridge.trace import FROM_PEER
+
+if TYPE_CHECKING:
+    from tcpbridge.modem import Modem
+
+#: Seconds a host-requested close may wait for the peer to take the last
+#: bytes before the connection is aborted.
+CLOSE_TIMEOUT = 30.0
+
+#: Seconds the peer has, once the host's FIN is out, to close its side
+#: before the connection is closed anyway.
+CLOSE_GRACE = 5.0
+
+
+class Session:
+    """
+    One data-mode session.
+
+    It takes the place of the service as the peer protocol's handler
+    (L{tcpbridge.listener.PeerHandler}) once the session is open.
+
+    @ivar peer: the peer's transport.
+    @ivar splice: the data path while the session is open.
+    @ivar description: the peer, as the log names it.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        modem: "Modem",
+        peer: ITransport,
+        dleMode: bool,
+        txDelay: float,
+        description: str,
+    ) -> None:
+        """
+        @param txDelay: seconds the host's bytes may gather before they
+            leave (0: at once).
+        """
+        self.modem = modem
+        self.reactor = modem.reactor
+        self.peer = peer
+        self.description = description
+        self.dleMode = dleMode
+        self.splice = Splice(modem.transport, peer, dleMode, txDelay, self.reactor, modem.trace)
+        self.closingByHost = False
+        self.ended = False
+        self.dropped = 0
+        self._closeTimer: Optional[IDelayedCall] = None
+        self._graceTimer: Optional[IDelayedCall] = None
+        self._idleTimer: Optional[IDelayedCall] = None
+        self.lastActivity = self.reactor.seconds()
+        self.log.info(
+            "{bridge}: session from {peer} opened (DLEMODE {dlemode})",
+            bridge=modem.name,
+            peer=description,
+            dlemode=int(dleMode),
+        )
+        timeout = modem.config.idle_timeout
+        if timeout:
+            self._idleTimer = self.reactor.callLater(timeout, self._checkIdle)
+
+    # -- the host's side ------------------------------------------------------
+
+    def fromHost(self, data: bytes) -> None:
+        """
+        Bytes the host sent in data mode.
+        """
+        self.lastActivity = self.reactor.seconds()
+        rest = self.splice.fromHost(data)
+        if rest is not None:
+            self._hostClose(rest)
+
+    def _hostClose(self, rest: bytes) -> None:
+        """
+        The host sent a bare ETX: the bytes before it are already on their
+        way; close the connection once they are sent (FIN), then report.
+
+        Only the sending side is shut at first, and the peer is still read
+        (what it sends now is dropped: the host has closed): closing a
+        socket with unread bytes in it makes the kernel send a reset, which
+        can destroy the host's last bytes before the peer has read them.
+        """
+        self.closingByHost = True
+        self.modem.hostClosing(rest)
+        self.splice.flush()
+        self.splice.unsplice()
+        transport = self.peer
+        self._closeTimer = self.reactor.callLater(CLOSE_TIMEOUT, transport.abortConnection)
+        if ITCPTransport.providedBy(transport):
+            transport.loseWriteConnection()
+        else:
+            transport.loseConnection()
+
+    # -- the peer's side ------------------------------------------------------
+
+    def peerData(self, data: bytes) -> None:
+        """
+        Bytes from the peer: to the host, or dropped once the host closed.
+        """
+        if self.modem.trace is not None:
+            self.modem.trace(FROM_PEER, data)
+        self.lastActivity = self.reactor.seconds()
+        if self.closingByHost:
+            self.dropped += len(data)
+        elif not self.ended:
+            self.splice.fromPeer(data)
+
+    def peerWriteClosed(self, protocol: object) -> None:
+        """
+        The host's last bytes and the FIN are out: give the peer a moment
+        to read them and close, then close whatever it does.
+        """
+        if self.closingByHost:
+            self._graceTimer = self.reactor.callLater(CLOSE_GRACE, self.peer.loseConnection)
+
+    def peerLost(self, protocol: object, reason: object) -> None:
+        """
+        The connection is gone: log the session and hand the line back to
+        command mode.
+        """
+        if self.ended:
+            return
+        self.ended = True
+        self.splice.unsplice()
+        for timer in (self._closeTimer, self._idleTimer, self._graceTimer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._closeTimer = self._idleTimer = self._graceTimer = None
+        self.log.info(
+            "{bridge}: session from {peer} closed by {closer}: "
+            "{toPeer} bytes to the peer, {toHost} bytes to the host{dropped}",
+            bridge=self.modem.name,
+            peer=self.description,
+            closer="the host" if self.closingByHost else "the peer",
+            toPeer=self.splice.sentToPeer,
+            toHost=self.splice.sentToHost,
+            dropped=(
+                ", %d bytes the peer sent after the host's close dropped" % (self.dropped,)
+                if self.dropped
+                else ""
+            ),
+        )
+        self.modem.leaveDataMode(self, etx=not self.closingByHost and self.dleMode)
+
+    # -- ending it otherwise ----------------------------------------------------
+
+    def _checkIdle(self) -> None:
+        """
+        Close a session that moved no byte either way for C{idle_timeout}
+        seconds, as if the peer had closed it.
+        """
+        self._idleTimer = None
+        timeout = self.modem.config.idle_timeout
+        if self.ended or self.closingByHost or not timeout:
+            return
+        quiet = self.reactor.seconds() - self.lastActivity
+        if quiet < timeout:
+            self._idleTimer = self.reactor.callLater(timeout - quiet, self._checkIdle)
+            return
+        self.log.info(
+            "{bridge}: session from {peer} idle for {seconds} s: closing it",
+            bridge=self.modem.name,
+            peer=self.description,
+            seconds=timeout,
+        )
+        self.peer.loseConnection()
+
+    def shutdown(self) -> None:
+        """
+        Close the session now (service stop, serial line lost).
+        """
+        self.splice.unsplice()
+        self.peer.loseConnection()
