@@ -253,6 +253,14 @@ class Listener:
 
         def bound(port: IListeningPort) -> IListeningPort:
             self.port = port
+            if hasattr(port, "_logConnectionLostMsg"):
+                # Twisted's own "(TCP Port N Closed)" names no bridge.
+                number = port.getHost().port
+                port._logConnectionLostMsg = lambda: self.factory.log.info(  # type: ignore[attr-defined]
+                    "{bridge}: listening socket on port {port} closed",
+                    bridge=self.factory.name,
+                    port=number,
+                )
             return port
 
         return self.endpoint.listen(self.factory).addCallback(bound)
