@@ -192,19 +192,18 @@ class DeviceLock:
             raise DeviceUnusable(
                 "%s is %s, not a serial device" % (self.device, describeKind(mode))
             )
-        self.uucp.acquire()
-        try:
-            fd = os.open(self.device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        except BaseException:
-            self.uucp.release()
-            raise
+        fd = os.open(self.device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
             if not os.isatty(fd):
                 raise DeviceUnusable("%s is not a terminal (serial) device" % (self.device,))
-            lockExclusive(fd, self.device)
+            self.uucp.acquire()
+            try:
+                lockExclusive(fd, self.device)
+            except BaseException:
+                self.uucp.release()
+                raise
         except BaseException:
             os.close(fd)
-            self.uucp.release()
             raise
         self.fd = fd
 
