@@ -1,5 +1,5 @@
 """
-Listening for one session (SPEC section 3): the address filter, and a
+Listening for one session: the address filter, and a
 server factory that admits the first allowed connection and no other.
 
 A refused connection gets no protocol at all: Twisted then closes the

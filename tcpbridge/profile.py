@@ -1,5 +1,5 @@
 """
-The AT# IP-stack parameters (SPEC section 2.2): their validation, their
+The AT# IP-stack parameters: their validation, their
 textual form, and the per-profile values a bridge holds.
 
 One table, L{PARAMETERS}, says everything about a parameter: its name, its

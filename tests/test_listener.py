@@ -1,6 +1,6 @@
 """
 Tests for L{tcpbridge.listener}: which peers may open a session, and the
-factory that admits only the first of them (SPEC section 3).
+factory that admits only the first of them.
 """
 
 import ipaddress
