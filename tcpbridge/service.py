@@ -215,10 +215,9 @@ class Bridges(MultiService):
     def startService(self) -> None:
         count = len(list(self))
         self.log.info(
-            "tcpbridge {version} starting {count} bridge{s}",
+            "tcpbridge {version} starting {bridges}",
             version=__version__,
-            count=count,
-            s="" if count == 1 else "s",
+            bridges="%d bridge%s" % (count, "" if count == 1 else "s"),
         )
         MultiService.startService(self)
 

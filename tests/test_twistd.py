@@ -281,3 +281,34 @@ class TwistdTests(TestCase):
         self.assertEqual(os.readlink(link), target, "the second process removed the link")
         host.write(b"again")
         self.assertEqual((yield peer.count(5)), b"again")
+
+    @inlineCallbacks
+    def test_jsonLog(self) -> Generator[Deferred, Any, None]:
+        """
+        twist --log-format=json, as the README says, runs the plugin and logs one JSON event a
+        line (a JSON text sequence), each naming its bridge.
+        """
+        import json
+
+        directory = self.workspace()
+        link = os.path.join(directory, "host")
+        config = self.writeConfig(directory, "[bridge:sub]\ndevice = pty:%s\n" % (link,))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+        process = TwistdProcess()
+        reactor.spawnProcess(
+            process, sys.executable,
+            [sys.executable, "-m", "twisted", "--log-format=json", "tcpbridge", "--config", config],
+            env=env, path=directory,
+        )
+        self.addCleanup(lambda: process.ended() if process.reason is not None else (
+            process.transport.signalProcess("KILL"), process.ended())[1])
+        yield self.poll(lambda: os.path.exists(link), process, "pty link")
+        process.transport.signalProcess("TERM")
+        yield process.ended()
+        # RFC 7464 JSON text sequences: each event starts with RS (0x1e).
+        records = bytes(process.out).decode().split("\x1e")
+        events = [json.loads(record) for record in records if record.strip()]
+        opened = [e for e in events if e.get("log_format") == "{bridge}: serial line {device} open"]
+        self.assertEqual([(e["bridge"], e["device"]) for e in opened], [("sub", "pty:" + link)])
+        self.assertIn(__version__, [e.get("version") for e in events])
