@@ -39,7 +39,9 @@ def check(path: str, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def main(
+    argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """
     Run the command with C{argv} (the process's arguments by default).
 

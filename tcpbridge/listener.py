@@ -256,9 +256,10 @@ class Listener:
             if hasattr(port, "_logConnectionLostMsg"):
                 # Twisted's own "(TCP Port N Closed)" names no bridge.
                 number = port.getHost().port
-                port._logConnectionLostMsg = lambda: self.factory.log.info(  # type: ignore[attr-defined]
+                factory = self.factory
+                port._logConnectionLostMsg = lambda: factory.log.info(  # type: ignore
                     "{bridge}: listening socket on port {port} closed",
-                    bridge=self.factory.name,
+                    bridge=factory.name,
                     port=number,
                 )
             return port

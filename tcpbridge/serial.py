@@ -132,7 +132,9 @@ def checkPtyPath(path: str, busy: bool = True) -> None:
     try:
         lockExclusive(fd, path)
     except DeviceBusy:
-        raise DeviceBusy("%s is in use: another process's bridge holds its pseudo-terminal" % (path,))
+        raise DeviceBusy(
+            "%s is in use: another process's bridge holds its pseudo-terminal" % (path,)
+        )
     finally:
         os.close(fd)
 

@@ -81,4 +81,5 @@ class CommandTests(SynchronousTestCase):
             [sys.executable, "-m", "tcpbridge", "--version"],
             env=env, cwd=ROOT, capture_output=True, timeout=60,
         )
-        self.assertEqual((result.returncode, result.stdout), (0, b"tcpbridge %s\n" % (__version__.encode(),)))
+        expected = b"tcpbridge %s\n" % (__version__.encode(),)
+        self.assertEqual((result.returncode, result.stdout), (0, expected))

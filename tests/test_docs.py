@@ -31,6 +31,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: The reStructuredText files the project ships.
 DOCUMENTS = ["README.rst", "docs/commands.rst", "benchmarks/README.rst"]
 
+#: The endings of the text files the project ships.
+SHIPPED = (".py", ".rst", ".ini", ".service")
+
 #: Files that still cite the specification, being rewritten elsewhere;
 #: remove each name once its citations are gone.
 PENDING_CITATIONS = {"tcpbridge/modem.py", "tests/test_modem.py", "tests/test_commands.py"}
@@ -136,7 +139,7 @@ class DocumentTests(SynchronousTestCase):
                 for name in files:
                     path = os.path.join(directory, name)
                     relative = os.path.relpath(path, ROOT)
-                    if relative in PENDING_CITATIONS or not name.endswith((".py", ".rst", ".ini", ".service")):
+                    if relative in PENDING_CITATIONS or not name.endswith(SHIPPED):
                         continue
                     with open(path, encoding="utf-8") as f:
                         if citation.search(f.read()):
@@ -234,7 +237,9 @@ class FirstSessionTests(TestCase):
         path = os.path.join(directory, "tcpbridge-demo")
         port = freePort()
         [config] = parseConfig(
-            sample.replace(readmePath, path).replace("tcpport = %d" % (readmePort,), "tcpport = %d" % (port,)),
+            sample.replace(readmePath, path).replace(
+                "tcpport = %d" % (readmePort,), "tcpport = %d" % (port,)
+            ),
             "sample",
         )
         config.interface = "127.0.0.1"
@@ -254,7 +259,8 @@ class FirstSessionTests(TestCase):
         argv = shlex.split(peerCommand.replace(str(readmePort), str(port)))
         self.assertEqual(argv[0], "python3")
         peer = TwistdProcess()
-        reactor.spawnProcess(peer, sys.executable, [sys.executable] + argv[1:], env=dict(os.environ))
+        argv[0] = sys.executable
+        reactor.spawnProcess(peer, sys.executable, argv, env=dict(os.environ))
 
         def kill() -> Any:
             if peer.reason is None:

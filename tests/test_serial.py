@@ -165,7 +165,8 @@ class DeviceLockTests(SynchronousTestCase):
         error = self.assertRaises(DeviceBusy, DeviceLock(self.device, self.locks).acquire)
         self.assertEqual(
             str(error),
-            "%s is in use by process %d (lock file %s)" % (self.device, os.getppid(), self.lockFile),
+            "%s is in use by process %d (lock file %s)"
+            % (self.device, os.getppid(), self.lockFile),
         )
         self.assertTrue(os.path.exists(self.lockFile))
 

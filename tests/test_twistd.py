@@ -112,10 +112,17 @@ class TwistdTests(TestCase):
         Start C{twistd -n --pidfile= ARGS} in C{directory}, with this
         checkout on its path; it is killed at clean-up if still running.
         """
+        return self.spawn(directory, TWISTD + list(args))
+
+    def spawn(self, directory: str, argv: "list[str]") -> TwistdProcess:
+        """
+        Start C{argv} (its first word is this Python) in C{directory}, with
+        this checkout on its path; it is killed at clean-up if still running.
+        """
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
         process = TwistdProcess()
-        reactor.spawnProcess(process, sys.executable, TWISTD + list(args), env=env, path=directory)
+        reactor.spawnProcess(process, sys.executable, argv, env=env, path=directory)
 
         def kill() -> "Deferred[Any]":
             if process.reason is not None:
@@ -293,16 +300,10 @@ class TwistdTests(TestCase):
         directory = self.workspace()
         link = os.path.join(directory, "host")
         config = self.writeConfig(directory, "[bridge:sub]\ndevice = pty:%s\n" % (link,))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
-        process = TwistdProcess()
-        reactor.spawnProcess(
-            process, sys.executable,
+        process = self.spawn(
+            directory,
             [sys.executable, "-m", "twisted", "--log-format=json", "tcpbridge", "--config", config],
-            env=env, path=directory,
         )
-        self.addCleanup(lambda: process.ended() if process.reason is not None else (
-            process.transport.signalProcess("KILL"), process.ended())[1])
         yield self.poll(lambda: os.path.exists(link), process, "pty link")
         process.transport.signalProcess("TERM")
         yield process.ended()
