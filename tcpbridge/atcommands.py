@@ -1,5 +1,5 @@
 """
-Parsing one AT command line into the commands it holds (SPEC section 2).
+Parsing one AT command line into the commands it holds.
 
 A line such as C{ATE0V1} holds two basic commands; C{AT#TCPPORT=23;#DLEMODE=1}
 holds two extended ones.  This module only splits and classifies: it knows

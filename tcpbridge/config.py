@@ -1,5 +1,5 @@
 """
-Reading the C{.ini} file (SPEC section 6) into typed, validated settings.
+Reading the C{.ini} file into typed, validated settings.
 
 Every problem is reported as one L{ConfigError} naming the file, the
 section, the key and what is wrong, so that twistd can stop with one clear
@@ -9,6 +9,7 @@ line instead of a traceback.
 import configparser
 import ipaddress
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
@@ -33,7 +34,7 @@ class ConfigError(Exception):
 class BridgeConfig:
     """
     The settings of one bridge.  Every field but C{name} and C{device} has
-    the default of SPEC section 6.
+    the default that README.rst's configuration table shows.
     """
 
     name: str = "test"
@@ -74,7 +75,7 @@ def _integer(low: int, high: int) -> Callable[[str], int]:
         except ValueError:
             raise ValueError("not a whole number: %r" % (text,))
         if not low <= value <= high:
-            raise ValueError("%d is not between %d and %d" % (value, low, high))
+            raise ValueError("out of range: %d (allowed: %d to %d)" % (value, low, high))
         return value
 
     return parse
@@ -95,7 +96,7 @@ def _seconds(text: str) -> float:
     except ValueError:
         raise ValueError("not a number of seconds: %r" % (text,))
     if not 0 < value <= 86400:
-        raise ValueError("%s is not between 0 and 86400 seconds" % (text,))
+        raise ValueError("out of range: %s (allowed: more than 0, up to 86400 seconds)" % (text,))
     return value
 
 
@@ -126,9 +127,37 @@ def _networks(text: str) -> List[Network]:
 
 
 def _device(text: str) -> str:
-    if not text or text == "pty:":
+    from tcpbridge.lock import DeviceUnusable, describeKind
+    from tcpbridge.serial import PTY_PREFIX, checkPtyPath
+
+    if not text or text == PTY_PREFIX:
         raise ValueError("empty device")
+    if text.startswith(PTY_PREFIX):
+        try:
+            checkPtyPath(text[len(PTY_PREFIX) :], busy=False)
+        except DeviceUnusable as e:
+            raise ValueError(str(e))
+        return text
+    try:
+        mode = os.stat(text).st_mode
+    except OSError:
+        # Not there yet (a USB adapter plugged in later): tried at start.
+        return text
+    if not stat.S_ISCHR(mode):
+        raise ValueError("%s is %s, not a serial device" % (text, describeKind(mode)))
     return text
+
+
+def deviceIdentity(device: str) -> str:
+    """
+    What two bridges must not share: the path a C{pty:} link is made at,
+    or the device node a path leads to.
+    """
+    from tcpbridge.serial import PTY_PREFIX
+
+    if device.startswith(PTY_PREFIX):
+        return PTY_PREFIX + os.path.abspath(device[len(PTY_PREFIX) :])
+    return os.path.realpath(device)
 
 
 def _boolean(text: str) -> bool:
@@ -138,6 +167,19 @@ def _boolean(text: str) -> bool:
     if value in ("off", "no", "false", "0"):
         return False
     raise ValueError("%r is not on or off" % (text,))
+
+
+def _inDirectory(text: str) -> str:
+    """
+    A file the service will write: its directory must exist, so that a
+    mistake shows at start-up rather than at the first write.
+    """
+    directory = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(directory):
+        raise ValueError("directory %s does not exist" % (directory,))
+    if os.path.isdir(text):
+        raise ValueError("%s is a directory, not a file" % (text,))
+    return text
 
 
 def _file(text: str) -> str:
@@ -160,7 +202,7 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "flowcontrol": _choice("none", "rtscts", "xonxoff"),
     "interface": _address,
     "allow": _networks,
-    "profile": str,
+    "profile": _inDirectory,
     "dialect": _choice("w302", "universal-ip"),
     "link": _choice("auto", "explicit"),
     "connect_timeout": _seconds,
@@ -173,7 +215,7 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "csq": str,
     "registration": _integer(0, 5),
     "cpin": str,
-    "trace": str,
+    "trace": _inDirectory,
     "idle_timeout": _seconds,
     "tls": _boolean,
     "tls_cert": _file,
@@ -215,12 +257,9 @@ def _checkTLS(values: Dict[str, object], where: str) -> None:
             raise ConfigError("%s tls_ca: %s" % (where, e))
 
 
-def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
+def _read(text: str, filename: str) -> configparser.ConfigParser:
     """
-    Parse the text of a C{.ini} file into one L{BridgeConfig} per
-    C{[bridge:NAME]} section.
-
-    @raise ConfigError: naming file, section and key, for the first problem.
+    Parse the C{.ini} syntax, turning configparser's errors into one line.
     """
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     try:
@@ -229,10 +268,62 @@ def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
         raise ConfigError("%s: [%s] appears twice: duplicate bridge name" % (filename, e.section))
     except configparser.DuplicateOptionError as e:
         raise ConfigError("%s: [%s] %s: key appears twice" % (filename, e.section, e.option))
+    except configparser.MissingSectionHeaderError as e:
+        raise ConfigError(
+            "%s: line %d: %r is outside any section: start the file with [%sNAME] (or [DEFAULT])"
+            % (filename, e.lineno, e.line.strip(), SECTION_PREFIX)
+        )
+    except configparser.ParsingError as e:
+        lineno = e.errors[0][0]
+        line = text.splitlines()[lineno - 1].strip()
+        raise ConfigError(
+            "%s: line %d: %r is not a 'key = value' line" % (filename, lineno, line)
+        )
     except configparser.Error as e:
         raise ConfigError("%s: %s" % (filename, " ".join(str(e).split())))
+    return parser
+
+
+def _values(
+    items: Dict[str, str], where: str
+) -> "tuple[Dict[str, object], Dict[str, Value]]":
+    """
+    Check and convert the keys of one section.
+
+    @return: the bridge's settings, and the power-on values of AT#
+        parameters.
+    """
+    values: Dict[str, object] = {}
+    parameters: Dict[str, Value] = {}
+    for key, raw in items.items():
+        parse = KEYS.get(key)
+        if parse is None:
+            raise ConfigError("%s %s: unknown key" % (where, key))
+        try:
+            value = parse(raw.strip())
+        except ValueError as e:
+            raise ConfigError("%s %s: %s" % (where, key, e))
+        if key in CONFIGURABLE:
+            parameters[key] = value  # type: ignore[assignment]
+        else:
+            values[key] = value
+    return values, parameters
+
+
+def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
+    """
+    Parse the text of a C{.ini} file into one L{BridgeConfig} per
+    C{[bridge:NAME]} section.
+
+    @raise ConfigError: naming file, section and key, for the first problem.
+    """
+    parser = _read(text, filename)
+    # [DEFAULT] first, so that a mistake there is blamed on it, not on the
+    # first bridge that inherits it.
+    _values(dict(parser.defaults()), "%s: [%s]" % (filename, parser.default_section))
     bridges = []
     names: Dict[str, str] = {}
+    devices: Dict[str, str] = {}
     for section in parser.sections():
         if not section.startswith(SECTION_PREFIX):
             raise ConfigError(
@@ -247,23 +338,16 @@ def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
                 "%s: [%s]: duplicate bridge name (also [%s])" % (filename, section, names[name])
             )
         names[name] = section
-        values: Dict[str, object] = {}
-        parameters: Dict[str, Value] = {}
-        for key, raw in parser.items(section):
-            where = "%s: [%s] %s" % (filename, section, key)
-            parse = KEYS.get(key)
-            if parse is None:
-                raise ConfigError("%s: unknown key" % (where,))
-            try:
-                value = parse(raw.strip())
-            except ValueError as e:
-                raise ConfigError("%s: %s" % (where, e))
-            if key in CONFIGURABLE:
-                parameters[key] = value  # type: ignore[assignment]
-            else:
-                values[key] = value
+        values, parameters = _values(dict(parser.items(section)), "%s: [%s]" % (filename, section))
         if "device" not in values:
             raise ConfigError("%s: [%s] device: missing (required)" % (filename, section))
+        identity = deviceIdentity(str(values["device"]))
+        if identity in devices:
+            raise ConfigError(
+                "%s: [%s] device: %s is already the device of [%s]: a line serves one bridge"
+                % (filename, section, values["device"], devices[identity])
+            )
+        devices[identity] = section
         if "tls_key" in values and "tls_cert" not in values:
             raise ConfigError("%s: [%s] tls_cert: missing (tls_key needs it)" % (filename, section))
         if "tls_cert" in values:

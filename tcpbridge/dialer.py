@@ -1,5 +1,5 @@
 """
-Opening the session as a client (SPEC section 4, C{AT#OTCP}).
+Opening the session as a client (C{AT#OTCP}).
 
 The name is resolved and the connection made by a Twisted endpoint, so
 nothing blocks the reactor; over TLS the session opens only once the

@@ -1,5 +1,5 @@
 """
-DLE/ETX coding of the serial line in data mode (SPEC section 5, DLEMODE 1).
+DLE/ETX coding of the serial line in data mode (DLEMODE 1).
 
 Host to peer, C{DLE ETX} carries an ETX byte, C{DLE DLE} a DLE byte, a bare
 ETX is the host's request to close the session, and a DLE followed by any

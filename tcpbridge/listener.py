@@ -1,5 +1,5 @@
 """
-Listening for one session (SPEC section 3): the address filter, and a
+Listening for one session: the address filter, and a
 server factory that admits the first allowed connection and no other.
 
 A refused connection gets no protocol at all: Twisted then closes the
@@ -253,6 +253,15 @@ class Listener:
 
         def bound(port: IListeningPort) -> IListeningPort:
             self.port = port
+            if hasattr(port, "_logConnectionLostMsg"):
+                # Twisted's own "(TCP Port N Closed)" names no bridge.
+                number = port.getHost().port
+                factory = self.factory
+                port._logConnectionLostMsg = lambda: factory.log.info(  # type: ignore
+                    "{bridge}: listening socket on port {port} closed",
+                    bridge=factory.name,
+                    port=number,
+                )
             return port
 
         return self.endpoint.listen(self.factory).addCallback(bound)

@@ -86,7 +86,10 @@ def integer(low: int, high: int, step: int = 1) -> Callable[[str], int]:
             raise BadValue("not a number: %r" % (text,))
         value = int(text)
         if not low <= value <= high or value % step:
-            raise BadValue("out of range: %d" % (value,))
+            allowed = "%d to %d" % (low, high)
+            if step > 1:
+                allowed += ", a multiple of %d" % (step,)
+            raise BadValue("out of range: %d (allowed: %s)" % (value, allowed))
         return value
 
     return parse

@@ -1,5 +1,5 @@
 """
-Gathering the host's bytes into TCP segments (SPEC section 5, TCPTXDELAY).
+Gathering the host's bytes into TCP segments (TCPTXDELAY).
 
 A serial line delivers a few bytes at a time; sending each read as its own
 segment wastes the network (and a GPRS tariff did too).  Bytes are held

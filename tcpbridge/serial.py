@@ -12,13 +12,16 @@ open and close C{PATH} at will without the master seeing end-of-file.
 import errno
 import functools
 import os
+import stat
 import tty
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from twisted.internet import abstract, fdesc, main
 from twisted.internet.interfaces import IProtocol, IReactorFDSet
 from twisted.internet.error import ConnectionAborted
 from twisted.python.failure import Failure
+
+from tcpbridge.lock import DeviceBusy, DeviceLock, DeviceUnusable, describeKind, lockExclusive
 
 PTY_PREFIX = "pty:"
 
@@ -87,6 +90,55 @@ class FileDescriptorTransport(abstract.FileDescriptor):
         return "pty"
 
 
+#: Where the kernel puts the slave ends of pseudo-terminals: a link there
+#: is one a C{pty:} bridge made.
+PTY_SLAVES = "/dev/pts/"
+
+
+def checkPtyPath(path: str, busy: bool = True) -> None:
+    """
+    Check that a C{pty:} bridge may put its link at C{path}: nothing is
+    there, or a link to a pseudo-terminal (one a bridge made), or a link
+    to nothing.  Anything else (a file, a device node, a directory, a link
+    to a real device) is the operator's and is left alone.
+
+    @param busy: also refuse a link whose pseudo-terminal another process
+        (a running bridge) holds.
+    @raise DeviceUnusable: if C{path} holds something else.
+    @raise DeviceBusy: if another process's bridge uses it.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISLNK(mode):
+        raise DeviceUnusable(
+            "%s is %s: a pty: device only replaces a link it made" % (path, describeKind(mode))
+        )
+    target = os.readlink(path)
+    if not os.path.exists(path):
+        return
+    if not os.path.realpath(path).startswith(PTY_SLAVES):
+        raise DeviceUnusable(
+            "%s is a link to %s, not to a pseudo-terminal: a pty: device only replaces "
+            "a link it made" % (path, target)
+        )
+    if not busy:
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        lockExclusive(fd, path)
+    except DeviceBusy:
+        raise DeviceBusy(
+            "%s is in use: another process's bridge holds its pseudo-terminal" % (path,)
+        )
+    finally:
+        os.close(fd)
+
+
 class PtyDevice:
     """
     A pseudo-terminal whose host end is linked at C{path}.
@@ -103,19 +155,35 @@ class PtyDevice:
         Make the pair, set the host's end raw, link it at C{path}.
 
         @return: the master file descriptor, for the service to use.
+        @raise DeviceUnusable: if C{path} holds something not to replace.
+        @raise DeviceBusy: if another bridge's link is there.
         """
-        self.master, self.slave = os.openpty()
-        # Raw from the start: a host that opens the link without setting the
-        # line up must not have the tty echo or translate anything.
-        tty.setraw(self.slave)
-        self.target = target = os.ttyname(self.slave)
+        checkPtyPath(self.path)
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, exist_ok=True)
-        temporary = "%s.%d.tmp" % (self.path, os.getpid())
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-        os.symlink(target, temporary)
-        os.replace(temporary, self.path)
+        self.master, self.slave = os.openpty()
+        try:
+            # Raw from the start: a host that opens the link without setting
+            # the line up must not have the tty echo or translate anything.
+            tty.setraw(self.slave)
+            # Held locked for as long as the bridge runs: another process
+            # sees the link is in use.
+            lockExclusive(self.slave, self.path)
+            self.target = target = os.ttyname(self.slave)
+            temporary = "%s.%d.tmp" % (self.path, os.getpid())
+            if os.path.lexists(temporary):
+                os.unlink(temporary)
+            os.symlink(target, temporary)
+            try:
+                os.replace(temporary, self.path)
+            except BaseException:
+                os.unlink(temporary)
+                raise
+        except BaseException:
+            os.close(self.master)
+            self.master = -1
+            self.close()
+            raise
         return self.master
 
     def close(self) -> None:
@@ -123,7 +191,7 @@ class PtyDevice:
         Remove the link (if it is still ours) and close the host's end.
         """
         try:
-            if os.readlink(self.path) == self.target:
+            if self.target and os.readlink(self.path) == self.target:
                 os.unlink(self.path)
         except OSError:
             pass
@@ -188,26 +256,34 @@ def openDevice(
     parity: str = "N",
     stopbits: float = 1,
     flowcontrol: str = "none",
-) -> "tuple[abstract.FileDescriptor, Optional[PtyDevice]]":
+) -> "tuple[abstract.FileDescriptor, Union[PtyDevice, DeviceLock]]":
     """
     Open C{device} (a path, or C{pty:PATH}) and connect C{protocol} to it.
 
-    @return: the transport, and the L{PtyDevice} to close on stop (or
-        L{None} for a real device).
+    @return: the transport, and what to close once the transport is gone
+        (the L{PtyDevice}, or the L{DeviceLock} of a real device).
+    @raise DeviceUnusable: if the path can never be the line as it stands.
+    @raise DeviceBusy: if another process or program uses it.
     """
     if device.startswith(PTY_PREFIX):
         pty = PtyDevice(device[len(PTY_PREFIX) :])
         master = pty.open()
         return FileDescriptorTransport(master, protocol, reactor), pty
-    port = _serialPortClass()(
-        protocol,
-        device,
-        reactor,
-        baudrate=baudrate,
-        bytesize=bytesize,
-        parity=parity,
-        stopbits=stopbits,
-        xonxoff=flowcontrol == "xonxoff",
-        rtscts=flowcontrol == "rtscts",
-    )
-    return port, None
+    lock = DeviceLock(device)
+    lock.acquire()
+    try:
+        port = _serialPortClass()(
+            protocol,
+            device,
+            reactor,
+            baudrate=baudrate,
+            bytesize=bytesize,
+            parity=parity,
+            stopbits=stopbits,
+            xonxoff=flowcontrol == "xonxoff",
+            rtscts=flowcontrol == "rtscts",
+        )
+    except BaseException:
+        lock.close()
+        raise
+    return port, lock

@@ -1,6 +1,6 @@
 """
 The producer/consumer pair that joins the serial line to the TCP peer for
-one session (SPEC section 5).
+one session.
 
 Like L{twisted.protocols.portforward}, each transport is registered as the
 other's streaming producer, so when one side's write buffer passes its bound

@@ -12,7 +12,13 @@ from twisted.python import usage
 from tcpbridge.config import ConfigError, readConfig
 from tcpbridge.service import makeBridges
 
-DEFAULT_CONFIG = "/etc/tcpbridge.ini"
+#: Where the configuration is when C{--config} is not given: where the
+#: installation steps of README.rst put it.
+DEFAULT_CONFIG = "/etc/tcpbridge/tcpbridge.ini"
+
+#: Exit status for a configuration that cannot be used (sysexits.h's
+#: EX_CONFIG); the systemd unit does not restart on it.
+EXIT_CONFIG = 78
 
 
 class Options(usage.Options):
@@ -30,11 +36,11 @@ def makeService(options: Any) -> IService:
     Read the configuration and build one service per bridge.
 
     A bad configuration stops start-up with one line on stderr, no
-    traceback.
+    traceback, and exit status L{EXIT_CONFIG}.
     """
     try:
         configs = readConfig(options["config"])
     except ConfigError as e:
         sys.stderr.write("tcpbridge: %s\n" % (e,))
-        raise SystemExit(1)
+        raise SystemExit(EXIT_CONFIG)
     return makeBridges(configs)

@@ -1,5 +1,5 @@
 """
-TLS on both sides of the bridge (SPEC section 7): what the modem sent in
+TLS on both sides of the bridge: what the modem sent in
 clear over GPRS can be protected without the host knowing.
 
 Listening side: C{tls_cert} and C{tls_key} make the listening socket speak

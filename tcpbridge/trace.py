@@ -1,5 +1,5 @@
 """
-The optional per-bridge trace file (SPEC section 7): what crossed the
+The optional per-bridge trace file: what crossed the
 bridge, each chunk on one line with its direction, for debugging a host's
 firmware.
 

@@ -27,7 +27,7 @@ from tcpbridge.serial import FileDescriptorTransport
 #: Seconds any single wait may take before the test fails.
 WAIT = 10.0
 
-#: A final result code in verbose form (SPEC 2): the end of a response.
+#: A final result code in verbose form: the end of a response.
 FINAL_RESULT = re.compile(rb"\r\n(OK|ERROR|#CME ERROR: \d+)\r\n")
 
 

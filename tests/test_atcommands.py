@@ -1,6 +1,6 @@
 """
 Tests for L{tcpbridge.atcommands}, splitting an AT command line into its
-commands (SPEC section 2).
+commands.
 """
 
 from hypothesis import example, given, settings

@@ -1,6 +1,6 @@
 """
-Tests for the AT commands of L{tcpbridge.modem.Modem} (SPEC sections 2, 2.1,
-2.2, 2.3 and the C{link} key of section 6): a test per command of
+Tests for the AT commands of L{tcpbridge.modem.Modem} (the standard, GSM
+and TCP commands, the parameters, the C{link} key): a test per command of
 L{tcpbridge.registry.COMMANDS}, per parameter of L{PARAMETERS} and per error code, each
 run in both dialects (C{w302} and C{universal-ip}) and with both verbose
 (C{ATV1}) and numeric (C{ATV0}) result codes.
@@ -73,7 +73,7 @@ SAMPLES: Dict[str, Tuple[str, str, str]] = {
 #: registration state (1, home network, by default).
 READ_SUFFIX = {"+CREG": ",1", "+CGREG": ",1"}
 
-#: The GPRS bring-up sequence of SPEC 2.1, and how each value reads back.
+#: The GPRS bring-up sequence firmware sends, and how each value reads back.
 GPRS_INIT: List[Tuple[bytes, bytes, str]] = [
     (b"AT+WOPEN=1", b"AT+WOPEN?", "+WOPEN: 1"),
     (b'AT+CGDCONT=1,"IP","internet"', b"AT+CGDCONT?", '+CGDCONT: 1,"IP","internet"'),
@@ -1670,7 +1670,7 @@ class UniversalCommandNumericTests(CommandTestsMixin, SynchronousTestCase):
 
 class W302DialectTestsMixin(ModemDriver):
     """
-    The parameter syntax of the C{w302} dialect (SPEC 2.2).
+    The parameter syntax of the C{w302} dialect (see the README).
     """
 
     def test_setPlain(self) -> None:
@@ -1718,7 +1718,7 @@ class W302DialectTestsMixin(ModemDriver):
 
     def test_specLine(self) -> None:
         """
-        AT#TCPPORT=23;#DLEMODE=1 (SPEC 2) sets both.
+        AT#TCPPORT=23;#DLEMODE=1 sets both.
         """
         self.command(b"AT#DLEMODE=0")
         self.assertEqual(self.command(b"AT#TCPPORT=23;#DLEMODE=1"), self.ok())
@@ -1747,7 +1747,7 @@ class W302DialectTestsMixin(ModemDriver):
 
 class UniversalDialectTestsMixin(ModemDriver):
     """
-    The parameter syntax of the C{universal-ip} dialect (SPEC 2.2).
+    The parameter syntax of the C{universal-ip} dialect (see the README).
     """
 
     dialect = "universal-ip"
@@ -1851,7 +1851,7 @@ class UniversalDialectNumericTests(UniversalDialectTestsMixin, SynchronousTestCa
 
 class NumericResultTests(ModemDriver, SynchronousTestCase):
     """
-    The numbers of the result codes with ATV0 (SPEC 2).
+    The numbers of the result codes with ATV0.
     """
 
     verbose = False

@@ -1,6 +1,6 @@
 """
 Tests for L{tcpbridge.config}, reading the C{.ini} file into validated
-settings (SPEC section 6).
+settings.
 """
 
 import ipaddress
@@ -56,6 +56,9 @@ class ParseConfigTests(SynchronousTestCase):
         """
         Every line and service key is read into its typed value.
         """
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        profile = os.path.join(directory, "full.json")
         [bridge] = parseConfig(
             "[bridge:full]\n"
             "device = pty:/tmp/host\n"
@@ -66,10 +69,10 @@ class ParseConfigTests(SynchronousTestCase):
             "flowcontrol = RTSCTS\n"
             "interface = ::1\n"
             "allow = 10.0.0.0/8, 192.0.2.1 2001:db8::/32\n"
-            "profile = /var/lib/tcpbridge/full.json\n"
+            "profile = %s\n"
             "dialect = universal-ip\n"
             "link = explicit\n"
-            "connect_timeout = 2.5\n",
+            "connect_timeout = 2.5\n" % (profile,),
             FILE,
         )
         self.assertEqual(bridge.device, "pty:/tmp/host")
@@ -87,7 +90,7 @@ class ParseConfigTests(SynchronousTestCase):
                 ipaddress.ip_network("2001:db8::/32"),
             ],
         )
-        self.assertEqual(bridge.profile, "/var/lib/tcpbridge/full.json")
+        self.assertEqual(bridge.profile, profile)
         self.assertEqual((bridge.dialect, bridge.link), ("universal-ip", "explicit"))
         self.assertEqual(bridge.connect_timeout, 2.5)
 
@@ -276,11 +279,10 @@ class ParseConfigTests(SynchronousTestCase):
 
     def test_badParameterInDefault(self) -> None:
         """
-        A bad value in [DEFAULT] is reported against the bridge that inherits it.
+        A bad value in [DEFAULT] is reported against [DEFAULT], not a bridge that inherits it.
         """
-        self.assertConfigError(
-            "[DEFAULT]\ntcpport = x\n[bridge:a]\ndevice = x\n", "[bridge:a]", "tcpport"
-        )
+        message = self.assertConfigError("[DEFAULT]\ntcpport = x\n[bridge:a]\ndevice = x\n")
+        self.assertEqual(message, "bridges.ini: [DEFAULT] tcpport: not a number: 'x'")
 
     def test_badAllow(self) -> None:
         """
@@ -330,3 +332,198 @@ class ParseConfigTests(SynchronousTestCase):
         with open(path, "wb") as f:
             f.write(b"[bridge:r]\ndevice = \xff\xfe\n")
         self.assertIn(path, str(self.assertRaises(ConfigError, readConfig, path)))
+
+
+class MessageTests(SynchronousTestCase):
+    """
+    The exact text of each configuration error: it says where, what is
+    wrong and what is allowed.
+    """
+
+    def message(self, text: str) -> str:
+        """
+        The message C{text} is refused with.
+        """
+        return str(self.assertRaises(ConfigError, parseConfig, text, FILE))
+
+    def workspace(self) -> str:
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        return directory
+
+    def test_rangeWithMultiple(self) -> None:
+        """
+        A TCPTXDELAY out of range says the range and the multiple.
+        """
+        self.assertEqual(
+            self.message("[bridge:a]\ndevice = x\ntcptxdelay = 30\n"),
+            "bridges.ini: [bridge:a] tcptxdelay: out of range: 30 "
+            "(allowed: 0 to 32760, a multiple of 20)",
+        )
+
+    def test_rangeOfNumber(self) -> None:
+        """
+        A line setting out of range says the range.
+        """
+        self.assertEqual(
+            self.message("[bridge:a]\ndevice = x\nbaudrate = 10\n"),
+            "bridges.ini: [bridge:a] baudrate: out of range: 10 (allowed: 50 to 4000000)",
+        )
+
+    def test_zeroSeconds(self) -> None:
+        """
+        A time-out of 0 says it must be more than 0.
+        """
+        self.assertEqual(
+            self.message("[bridge:a]\ndevice = x\nconnect_timeout = 0\n"),
+            "bridges.ini: [bridge:a] connect_timeout: out of range: 0 "
+            "(allowed: more than 0, up to 86400 seconds)",
+        )
+
+    def test_typoInDefault(self) -> None:
+        """
+        An unknown key in [DEFAULT] is blamed on [DEFAULT].
+        """
+        self.assertEqual(
+            self.message("[DEFAULT]\nbaudrat = 9600\n[bridge:a]\ndevice = x\n"),
+            "bridges.ini: [DEFAULT] baudrat: unknown key",
+        )
+
+    def test_noSections(self) -> None:
+        """
+        A file of keys without a section header says where the first key is and what to add.
+        """
+        self.assertEqual(
+            self.message("# bridges\ndevice = x\n"),
+            "bridges.ini: line 2: 'device = x' is outside any section: "
+            "start the file with [bridge:NAME] (or [DEFAULT])",
+        )
+
+    def test_notKeyValue(self) -> None:
+        """
+        A line that is not a key = value line is shown with its number.
+        """
+        self.assertEqual(
+            self.message("[bridge:a]\ndevice = x\nbaudrate\n"),
+            "bridges.ini: line 3: 'baudrate' is not a 'key = value' line",
+        )
+
+    def test_profileDirectoryMissing(self) -> None:
+        """
+        A profile in a directory that does not exist is refused at start, naming the directory.
+        """
+        directory = os.path.join(self.workspace(), "missing")
+        self.assertEqual(
+            self.message("[bridge:a]\ndevice = x\nprofile = %s/a.json\n" % (directory,)),
+            "bridges.ini: [bridge:a] profile: directory %s does not exist" % (directory,),
+        )
+
+    def test_traceDirectoryMissing(self) -> None:
+        """
+        A trace file in a directory that does not exist is refused at start.
+        """
+        directory = os.path.join(self.workspace(), "missing")
+        self.assertEqual(
+            self.message("[bridge:a]\ndevice = x\ntrace = %s/a.trace\n" % (directory,)),
+            "bridges.ini: [bridge:a] trace: directory %s does not exist" % (directory,),
+        )
+
+    def test_duplicateDevice(self) -> None:
+        """
+        Two bridges on one device are refused, naming both.
+        """
+        self.assertEqual(
+            self.message(
+                "[bridge:a]\ndevice = /dev/ttyS0\n[bridge:b]\ndevice = /dev/ttyS0\n"
+            ),
+            "bridges.ini: [bridge:b] device: /dev/ttyS0 is already the device of [bridge:a]: "
+            "a line serves one bridge",
+        )
+
+    def test_duplicateDeviceThroughLink(self) -> None:
+        """
+        A link to a device another bridge names is the same device.
+        """
+        link = os.path.join(self.workspace(), "modem")
+        os.symlink("/dev/null", link)
+        message = self.message(
+            "[bridge:a]\ndevice = /dev/null\n[bridge:b]\ndevice = %s\n" % (link,)
+        )
+        self.assertEqual(
+            message,
+            "bridges.ini: [bridge:b] device: %s is already the device of [bridge:a]: "
+            "a line serves one bridge" % (link,),
+        )
+
+    def test_duplicatePty(self) -> None:
+        """
+        Two pty: devices at one path (written differently) are refused.
+        """
+        directory = self.workspace()
+        text = "[bridge:a]\ndevice = pty:%s/host\n[bridge:b]\ndevice = pty:%s/./host\n" % (
+            directory, directory,
+        )
+        self.assertEqual(
+            self.message(text),
+            "bridges.ini: [bridge:b] device: pty:%s/./host is already the device of "
+            "[bridge:a]: a line serves one bridge" % (directory,),
+        )
+
+    def test_ptyOverFile(self) -> None:
+        """
+        A pty: path holding a regular file is refused, and the file is left alone.
+        """
+        path = os.path.join(self.workspace(), "notes")
+        with open(path, "w") as f:
+            f.write("keep me")
+        self.assertEqual(
+            self.message("[bridge:a]\ndevice = pty:%s\n" % (path,)),
+            "bridges.ini: [bridge:a] device: %s is a regular file: a pty: device only "
+            "replaces a link it made" % (path,),
+        )
+        with open(path) as f:
+            self.assertEqual(f.read(), "keep me")
+
+    def test_ptyOverDeviceNode(self) -> None:
+        """
+        A pty: path naming a device node is refused.
+        """
+        self.assertEqual(
+            self.message("[bridge:a]\ndevice = pty:/dev/null\n"),
+            "bridges.ini: [bridge:a] device: /dev/null is a character device: a pty: device "
+            "only replaces a link it made",
+        )
+
+    def test_ptyOverDirectory(self) -> None:
+        """
+        A pty: path naming a directory is refused.
+        """
+        path = self.workspace()
+        self.assertEqual(
+            self.message("[bridge:a]\ndevice = pty:%s\n" % (path,)),
+            "bridges.ini: [bridge:a] device: %s is a directory: a pty: device only replaces "
+            "a link it made" % (path,),
+        )
+
+    def test_ptyOverLinkToDevice(self) -> None:
+        """
+        A pty: path that is a link to something other than a pseudo-terminal is refused.
+        """
+        link = os.path.join(self.workspace(), "modem")
+        os.symlink("/dev/null", link)
+        self.assertEqual(
+            self.message("[bridge:a]\ndevice = pty:%s\n" % (link,)),
+            "bridges.ini: [bridge:a] device: %s is a link to /dev/null, not to a "
+            "pseudo-terminal: a pty: device only replaces a link it made" % (link,),
+        )
+
+    def test_deviceIsFile(self) -> None:
+        """
+        A device path holding a regular file is refused.
+        """
+        path = os.path.join(self.workspace(), "ttyUSB0")
+        open(path, "w").close()
+        self.assertEqual(
+            self.message("[bridge:a]\ndevice = %s\n" % (path,)),
+            "bridges.ini: [bridge:a] device: %s is a regular file, not a serial device" % (path,),
+        )

@@ -1,6 +1,6 @@
 """
-Integration tests on the real reactor for dialling out with C{AT#OTCP}
-(SPEC sections 4 and 5): the real L{BridgeService} on a C{pty:} device, the
+Integration tests on the real reactor for dialling out with C{AT#OTCP}:
+the real L{BridgeService} on a C{pty:} device, the
 test playing the host on the pty link and the peer as a TCP server on
 127.0.0.1.
 

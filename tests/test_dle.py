@@ -1,6 +1,5 @@
 """
-Tests for L{tcpbridge.dle}, the DLE/ETX coding of data mode (SPEC section 5,
-DLEMODE 1).
+Tests for L{tcpbridge.dle}, the DLE/ETX coding of data mode (DLEMODE 1).
 """
 
 from typing import List, Optional, Tuple
@@ -17,7 +16,7 @@ ETX = 0x03
 
 def referenceWithEscapes(data: bytes) -> Tuple[bytes, Optional[bytes], int, bool]:
     """
-    Decode a host stream one byte at a time, as SPEC section 5 words it.
+    Decode a host stream one byte at a time.
 
     @return: the payload, the bytes after a bare ETX (L{None} if none), how
         many escaping DLEs were taken out, and whether a DLE is left waiting.

@@ -1,5 +1,5 @@
 """
-Flow control on the real reactor (SPEC section 5): backpressure through the
+Flow control on the real reactor: backpressure through the
 real L{BridgeService} on a C{pty:} device, with the test playing the host on
 the pty link and the peer as a loopback TCP client; and the gathering of
 host bytes into TCP segments (TCPTXDELAY) on a deterministic clock.

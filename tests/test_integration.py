@@ -1,7 +1,7 @@
 """
 Integration tests on the real reactor: the real L{BridgeService} on a
 C{pty:} device, the test playing the host on the pty link and the peers as
-loopback TCP clients (SPEC sections 3, 5 and 6).
+loopback TCP clients.
 
 Peers connect from several addresses of 127.0.0.0/8 so that the C{TCPSERV}
 filter can be seen at work.  Every port is picked free by the test and set

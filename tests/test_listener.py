@@ -1,16 +1,21 @@
 """
 Tests for L{tcpbridge.listener}: which peers may open a session, and the
-factory that admits only the first of them (SPEC section 3).
+factory that admits only the first of them.
 """
 
 import ipaddress
+from typing import Any, Generator, List
 
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.testing import StringTransport
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tcpbridge.listener import (
     AdmissionFilter,
+    Listener,
     OneSessionFactory,
     PeerHandler,
     PeerProtocol,
@@ -222,3 +227,32 @@ class OneSessionFactoryTests(SynchronousTestCase):
             self.handler.events,
             [("connected", protocol), ("data", b"x"), ("lost", protocol)],
         )
+
+
+class ListenerTests(TestCase):
+    """
+    Tests for L{Listener} on the real reactor, on loopback.
+    """
+
+    @inlineCallbacks
+    def test_closeNamesBridge(self) -> Generator[Deferred, Any, None]:
+        """
+        Closing the listening socket logs a line naming the bridge and the port, in place of
+        Twisted's own line that names neither.
+        """
+        from twisted.internet import reactor
+
+        lines: List[str] = []
+
+        def observe(event: dict) -> None:
+            lines.append(formatEvent(event) or "")
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        factory = OneSessionFactory(AdmissionFilter("255.255.255.255"), RecordingHandler(), "demo")
+        listener = Listener(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"), factory)
+        port = yield listener.start()
+        number = port.getHost().port
+        yield listener.stop()
+        self.assertIn("demo: listening socket on port %d closed" % (number,), lines)
+        self.assertNotIn("(TCP Port %d Closed)" % (number,), lines)

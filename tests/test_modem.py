@@ -1,7 +1,7 @@
 """
 Tests for L{tcpbridge.modem}: the modem as the host sees it on the serial
-line, in command mode, while listening and in data mode (SPEC sections 2, 3
-and 5), driven through a memory reactor and string transports.
+line, in command mode, while listening and in data mode, driven through a
+memory reactor and string transports.
 """
 
 import ipaddress

@@ -1,6 +1,6 @@
 """
 Tests for L{tcpbridge.profile}: the AT# parameter values of a bridge, per
-profile id, and their persistence in the profile file (SPEC section 2.2),
+profile id, and their persistence in the profile file,
 and for a L{Modem} that finds its parameters and settings again after a
 restart.
 """
@@ -412,7 +412,7 @@ class ProfileTests(SynchronousTestCase):
 class RestartTests(SynchronousTestCase):
     """
     A L{Modem} with a profile file, stopped and started again: what the
-    host set is still there (SPEC 2.2, parameters persist).
+    host set is still there (parameters persist).
     """
 
     def setUp(self) -> None:

@@ -1,6 +1,6 @@
 """
-Property tests (hypothesis) for what the host can throw at the serial line
-(SPEC sections 2 and 5): the modem's command-line handling answers every
+Property tests (hypothesis) for what the host can throw at the serial line:
+the modem's command-line handling answers every
 line and never fails, the AT parser never raises, and the DLE coding loses
 and invents no byte, however the stream is cut into reads.
 """
@@ -69,8 +69,8 @@ def lineText() -> st.SearchStrategy[bytes]:
 
 def edited(raw: bytes) -> Tuple[bytes, int]:
     """
-    The line the modem holds once the host has typed C{raw} in command mode
-    (SPEC 2): LF ignored, backspace deleting, a bare ETX ignored while idle,
+    The line the modem holds once the host has typed C{raw} in command mode:
+    LF ignored, backspace deleting, a bare ETX ignored while idle,
     and C{A/} repeating the previous line (none yet) and starting afresh.
 
     @return: the line, and how many times C{A/} was typed.

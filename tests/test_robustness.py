@@ -1,5 +1,5 @@
 """
-Robustness on the real reactor (SPEC sections 2, 3, 5, 6 and 7): the real
+Robustness on the real reactor: the real
 L{BridgeService} under hostile or unlucky conditions (connection floods
 from refused addresses, peers that reset or say nothing, noise on the
 serial line, a serial device that goes away and comes back, bad

@@ -1,6 +1,6 @@
 """
 Tests for L{tcpbridge.splice}, the producer/consumer pair joining the serial
-line and the TCP peer for one session (SPEC section 5).
+line and the TCP peer for one session.
 """
 
 from twisted.internet.interfaces import IPushProducer

@@ -1,6 +1,6 @@
 """
-Integration tests on the real reactor for TLS on both sides of the bridge
-(SPEC section 7): the real L{BridgeService} on a C{pty:} device, the test
+Integration tests on the real reactor for TLS on both sides of the bridge:
+the real L{BridgeService} on a C{pty:} device, the test
 playing the host on the pty link, and TLS clients and servers on 127.0.0.1.
 
 The certificates are made by each test with C{cryptography}: a CA, a

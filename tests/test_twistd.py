@@ -1,6 +1,6 @@
 """
-The twistd plugin (SPEC section 6): found by Twisted's plugin system, and
-run as a real C{twistd -n tcpbridge --config FILE} process.
+The twistd plugin: found by Twisted's plugin system, and run as a real
+C{twistd -n tcpbridge --config FILE} process.
 """
 
 import os
@@ -18,7 +18,9 @@ from twisted.plugin import getPlugins
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
-from tests.hostside import WAIT, WaitTimeout, openHost
+from tcpbridge import __version__
+from tcpbridge.tap import DEFAULT_CONFIG, EXIT_CONFIG
+from tests.hostside import OK, WAIT, WAITING, WaitTimeout, connectPeer, freePort, openHost
 
 #: The checkout, put first on the child's PYTHONPATH.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,10 +112,17 @@ class TwistdTests(TestCase):
         Start C{twistd -n --pidfile= ARGS} in C{directory}, with this
         checkout on its path; it is killed at clean-up if still running.
         """
+        return self.spawn(directory, TWISTD + list(args))
+
+    def spawn(self, directory: str, argv: "list[str]") -> TwistdProcess:
+        """
+        Start C{argv} (its first word is this Python) in C{directory}, with
+        this checkout on its path; it is killed at clean-up if still running.
+        """
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
         process = TwistdProcess()
-        reactor.spawnProcess(process, sys.executable, TWISTD + list(args), env=env, path=directory)
+        reactor.spawnProcess(process, sys.executable, argv, env=env, path=directory)
 
         def kill() -> "Deferred[Any]":
             if process.reason is not None:
@@ -188,8 +197,8 @@ class TwistdTests(TestCase):
     @inlineCallbacks
     def test_badConfig(self) -> Generator[Deferred, Any, None]:
         """
-        An unknown key makes twistd exit non-zero with one line on stderr naming file, section and
-        key, and no traceback.
+        An unknown key makes twistd exit with status 78 and one line on stderr naming file, section
+        and key, and no traceback.
         """
         directory = self.workspace()
         link = os.path.join(directory, "host")
@@ -199,7 +208,7 @@ class TwistdTests(TestCase):
         process = self.twistd(directory, "tcpbridge", "--config", config)
         reason = yield process.ended()
         self.assertFalse(isinstance(reason, ProcessDone), "twistd exited 0\n" + process.describe())
-        self.assertTrue(reason.exitCode, "twistd did not exit with a status\n" + process.describe())
+        self.assertEqual(reason.exitCode, EXIT_CONFIG, process.describe())
         err = bytes(process.err).decode("utf-8", "replace")
         lines = err.splitlines()
         self.assertEqual(len(lines), 1, err)
@@ -207,3 +216,100 @@ class TwistdTests(TestCase):
             self.assertIn(part, lines[0])
         self.assertNotIn("Traceback", err + bytes(process.out).decode("utf-8", "replace"))
         self.assertFalse(os.path.lexists(link), "a bad configuration still made the pty")
+
+    def test_defaultConfig(self) -> None:
+        """
+        Without --config the plugin reads the path the README installs the configuration at.
+        """
+        [maker] = [p for p in getPlugins(IServiceMaker) if p.tapname == "tcpbridge"]
+        options = maker.options()
+        options.parseOptions([])
+        self.assertEqual(options["config"], "/etc/tcpbridge/tcpbridge.ini")
+        self.assertEqual(DEFAULT_CONFIG, "/etc/tcpbridge/tcpbridge.ini")
+
+    @inlineCallbacks
+    def test_fileAtPtyPath(self) -> Generator[Deferred, Any, None]:
+        """
+        A regular file at a pty: path stops start-up with status 78, naming the path, and is left
+        as it was.
+        """
+        directory = self.workspace()
+        path = os.path.join(directory, "host")
+        with open(path, "w") as f:
+            f.write("keep me")
+        config = self.writeConfig(directory, "[bridge:sub]\ndevice = pty:%s\n" % (path,))
+        process = self.twistd(directory, "tcpbridge", "--config", config)
+        reason = yield process.ended()
+        self.assertEqual(getattr(reason, "exitCode", None), EXIT_CONFIG, process.describe())
+        self.assertEqual(
+            bytes(process.err).decode(),
+            "tcpbridge: %s: [bridge:sub] device: %s is a regular file: a pty: device only "
+            "replaces a link it made\n" % (config, path),
+        )
+        with open(path) as f:
+            self.assertEqual(f.read(), "keep me")
+        self.assertEqual(sorted(os.listdir(directory)), ["host", "tcpbridge.ini"])
+
+    @inlineCallbacks
+    def test_secondProcessRefused(self) -> Generator[Deferred, Any, None]:
+        """
+        A second twistd on the same pty: path logs that it is in use and takes nothing over: the
+        first keeps its link and its session, both ways.
+        """
+        directory = self.workspace()
+        link = os.path.join(directory, "host")
+        config = self.writeConfig(
+            directory, "[bridge:sub]\ndevice = pty:%s\ninterface = 127.0.0.1\n" % (link,)
+        )
+        first = self.twistd(directory, "tcpbridge", "--config", config)
+        yield self.poll(lambda: os.path.exists(link), first, "pty link")
+        self.assertIn(b"tcpbridge %s starting 1 bridge" % (__version__.encode(),), bytes(first.out))
+        target = os.readlink(link)
+        host = openHost(link, reactor)
+        self.addCleanup(host.close)
+        port = freePort()
+        for line in [b"ATE0", b"AT#TCPPORT=%d" % (port,), b"AT#LTCPSTART"]:
+            self.assertTrue((yield host.command(line)).endswith(OK), line)
+        peer = yield connectPeer(reactor, port, "127.0.0.2")
+        self.addCleanup(peer.close)
+        self.assertEqual((yield host.until(WAITING)), WAITING)
+
+        second = self.twistd(directory, "tcpbridge", "--config", config)
+        refusal = b"sub: cannot open pty:%s: %s is in use: another process's bridge holds its " \
+            b"pseudo-terminal; trying again in 0.5 s" % (link.encode(), link.encode())
+        yield self.poll(lambda: refusal in bytes(second.out), second, "the refusal")
+        self.assertEqual(os.readlink(link), target)
+        peer.write(b"ping")
+        self.assertEqual((yield host.count(4)), b"ping")
+        host.write(b"pong")
+        self.assertEqual((yield peer.count(4)), b"pong")
+        second.transport.signalProcess("TERM")
+        yield second.ended()
+        self.assertEqual(os.readlink(link), target, "the second process removed the link")
+        host.write(b"again")
+        self.assertEqual((yield peer.count(5)), b"again")
+
+    @inlineCallbacks
+    def test_jsonLog(self) -> Generator[Deferred, Any, None]:
+        """
+        twist --log-format=json, as the README says, runs the plugin and logs one JSON event a
+        line (a JSON text sequence), each naming its bridge.
+        """
+        import json
+
+        directory = self.workspace()
+        link = os.path.join(directory, "host")
+        config = self.writeConfig(directory, "[bridge:sub]\ndevice = pty:%s\n" % (link,))
+        process = self.spawn(
+            directory,
+            [sys.executable, "-m", "twisted", "--log-format=json", "tcpbridge", "--config", config],
+        )
+        yield self.poll(lambda: os.path.exists(link), process, "pty link")
+        process.transport.signalProcess("TERM")
+        yield process.ended()
+        # RFC 7464 JSON text sequences: each event starts with RS (0x1e).
+        records = bytes(process.out).decode().split("\x1e")
+        events = [json.loads(record) for record in records if record.strip()]
+        opened = [e for e in events if e.get("log_format") == "{bridge}: serial line {device} open"]
+        self.assertEqual([(e["bridge"], e["device"]) for e in opened], [("sub", "pty:" + link)])
+        self.assertIn(__version__, [e.get("version") for e in events])
