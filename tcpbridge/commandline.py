@@ -6,11 +6,15 @@ A line ends with S3 (CR); an LF is ignored; S5 (backspace) deletes the last
 character; C{A/} repeats the previous line at once; a bare ETX is reported
 on its own; echo is the modem's (C{ATE}); a line over the limit is
 discarded whole with one error.  Nothing the host types can stop it.
+Answers go back framed as C{ATV}, C{ATQ} and C{+CMEE} say.
 """
+
+from typing import Callable, Optional
 
 from twisted.internet.protocol import Protocol
 
-from tcpbridge.results import LINE_TOO_LONG, SYNTAX_ERROR
+from tcpbridge.results import LINE_TOO_LONG, RESULT_CODES, SYNTAX_ERROR
+from tcpbridge.trace import TO_HOST
 
 _ETX = 0x03
 _LF = 0x0A
@@ -21,12 +25,16 @@ class CommandLineReceiver(Protocol):
     Frames command lines, as L{twisted.protocols.basic.LineReceiver} frames
     lines for its subclasses.
 
-    A subclass runs the lines (L{lineReceived}), says when the rest of the
-    input must wait (L{acceptingInput} and L{hold}), and writes the echo
-    and the errors (C{write} and C{error}).
+    It also writes the answers in the form the host chose: verbose or
+    numeric result codes (C{ATV}), none (C{ATQ1}), numbered errors
+    (C{+CMEE}).  A subclass runs the lines (L{lineReceived}) and says when
+    the rest of the input must wait (L{acceptingInput} and L{hold}).
     """
 
     echo = True
+    verbose = True
+    quiet = False
+    cmee = 0
     s3 = 13
     s5 = 8
     lineLimit = 1024
@@ -38,6 +46,8 @@ class CommandLineReceiver(Protocol):
         """
         self._line = bytearray()
         self._overflow = False
+
+    trace: Optional[Callable[[str, bytes], None]] = None
 
     def commandInput(self, data: bytes) -> None:
         """
@@ -96,6 +106,44 @@ class CommandLineReceiver(Protocol):
         self._previous = line
         self.lineReceived(text)
 
+    # -- answers ------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """
+        Send bytes to the host (nowhere once the line is lost).
+        """
+        if self.transport is not None:
+            if self.trace is not None:
+                self.trace(TO_HOST, data)
+            self.transport.write(data)
+
+    def info(self, text: str) -> None:
+        """
+        Send an information line, framed as C{ATV} says.
+        """
+        line = text.encode("latin-1", "replace")
+        self.write(b"\r\n" + line + b"\r\n" if self.verbose else line + b"\r\n")
+
+    def result(self, name: str) -> None:
+        """
+        Send a result code (verbose or numeric, nothing after C{ATQ1}).
+        """
+        if self.quiet:
+            return
+        if self.verbose:
+            self.write(b"\r\n" + name.encode("ascii") + b"\r\n")
+        else:
+            self.write(b"%d\r" % (RESULT_CODES[name],))
+
+    def error(self, code: int) -> None:
+        """
+        Send an error: C{#CME ERROR: code} after C{AT+CMEE=1}, else C{ERROR}.
+        """
+        if self.cmee and not self.quiet:
+            self.info("#CME ERROR: %d" % (code,))
+        else:
+            self.result("ERROR")
+
     # -- what a subclass provides ------------------------------------------------
 
     def lineReceived(self, line: str) -> None:
@@ -121,10 +169,5 @@ class CommandLineReceiver(Protocol):
         """
         raise NotImplementedError()
 
-    def write(self, data: bytes) -> None:
-        raise NotImplementedError()
-
-    def error(self, code: int) -> None:
-        raise NotImplementedError()
 
 

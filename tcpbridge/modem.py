@@ -19,7 +19,7 @@ and it hands the line to a L{tcpbridge.session.Session} in data mode.
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Type
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTCP, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -35,14 +35,13 @@ from tcpbridge.results import (
     BUSY,
     FINAL,
     LINK_DOWN,
-    RESULT_CODES,
     SYNTAX_ERROR,
     UNKNOWN_COMMAND,
     ATError,
 )
 from tcpbridge.session import Session
 from tcpbridge.splice import Throttle
-from tcpbridge.trace import FROM_HOST, TO_HOST, Trace, openTrace
+from tcpbridge.trace import FROM_HOST, Trace, openTrace
 
 _FORMS = {ACTION: "a", SET: "s", READ: "r"}
 
@@ -276,44 +275,6 @@ class Modem(CommandLineReceiver):
             return None
         raise ATError(UNKNOWN_COMMAND)
 
-    # -- responses ----------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        """
-        Send bytes to the host (nowhere once the line is lost).
-        """
-        if self.transport is not None:
-            if self.trace is not None:
-                self.trace(TO_HOST, data)
-            self.transport.write(data)
-
-    def info(self, text: str) -> None:
-        """
-        Send an information line, framed as C{ATV} says.
-        """
-        line = text.encode("latin-1", "replace")
-        self.write(b"\r\n" + line + b"\r\n" if self.verbose else line + b"\r\n")
-
-    def result(self, name: str) -> None:
-        """
-        Send a result code (verbose or numeric, nothing after C{ATQ1}).
-        """
-        if self.quiet:
-            return
-        if self.verbose:
-            self.write(b"\r\n" + name.encode("ascii") + b"\r\n")
-        else:
-            self.write(b"%d\r" % (RESULT_CODES[name],))
-
-    def error(self, code: int) -> None:
-        """
-        Send an error: C{#CME ERROR: code} after C{AT+CMEE=1}, else C{ERROR}.
-        """
-        if self.cmee and not self.quiet:
-            self.info("#CME ERROR: %d" % (code,))
-        else:
-            self.result("ERROR")
-
     # -- services and sessions ---------------------------------------------
 
     def idle(self) -> None:
@@ -362,6 +323,7 @@ class Modem(CommandLineReceiver):
         txDelay: float,
         description: str,
         result: str = "Ok_Info_WaitingForData",
+        finish: Optional[Callable[[], Any]] = None,
     ) -> Session:
         """
         The running service opened a connection to C{peer}: tell the host
@@ -369,9 +331,12 @@ class Modem(CommandLineReceiver):
 
         @param txDelay: seconds the host's bytes may gather (0: none).
         @param description: the peer, as the log names it.
+        @param finish: once the session has ended, gives (or a Deferred
+            fires with) the result codes that end it, or fails with an
+            L{ATError}; by default C{Ok_Info_SocketClosed} and C{OK}.
         """
         self._guard.unguard()
-        session = self.session = Session(self, peer, dleMode, txDelay, description)
+        session = self.session = Session(self, peer, dleMode, txDelay, description, finish)
         self.state = DATA
         self.result(result)
         if not self._busy:
@@ -391,18 +356,38 @@ class Modem(CommandLineReceiver):
     def leaveDataMode(self, session: Session, etx: bool) -> None:
         """
         C{session} ended: report to the host (C{etx}: with a bare ETX first)
-        and return to command mode.
+        and return to command mode once the session's C{finish} gives the
+        final answer.
         """
         if session is not self.session:
             return
         self.session = None
-        self.release()
         if self.transport is None or not self.transport.connected:
+            self.release()
             return
         if etx:
             self.write(dle.ETX)
-        self.result("Ok_Info_SocketClosed")
-        self.result("OK")
+        # Input waits until the service has its final answer.
+        self.state = CLOSING
+        maybeDeferred(session.finish).addCallbacks(self._finished, self._finishFailed)
+
+    def _finishFailed(self, f: Failure) -> None:
+        if not f.check(ATError):
+            self.log.failure("{bridge}: ending the session failed", f, bridge=self.name)
+        self._finished((), f.value.code if f.check(ATError) else SYNTAX_ERROR)
+
+    def _finished(self, results: Sequence[str], error: Optional[int] = None) -> None:
+        """
+        The session's final answer: C{results}, or the CME error C{error};
+        then command mode.
+        """
+        self.release()
+        if self.transport is None:
+            return
+        for name in results:
+            self.result(name)
+        if error is not None:
+            self.error(error)
         if self._holding:
             self._holding = False
             self.transport.resumeProducing()

@@ -150,4 +150,4 @@ def owner(name: str) -> Optional[Type[Service]]:
 
 
 # The built-in services register themselves.
-import tcpbridge.services  # noqa: E402,F401
+import tcpbridge.services  # noqa: E402,F401  (registers the built-in services)

@@ -10,7 +10,7 @@ it only says what the peer transport is; the modem (the line discipline) is
 told when data mode starts and ends.
 """
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from twisted.internet.interfaces import IDelayedCall, ITCPTransport, ITransport
 from twisted.logger import Logger
@@ -51,11 +51,15 @@ class Session:
         dleMode: bool,
         txDelay: float,
         description: str,
+        finish: Optional[Callable[[], Any]] = None,
     ) -> None:
         """
         @param txDelay: seconds the host's bytes may gather before they
             leave (0: at once).
+        @param finish: see L{finish}.
         """
+        if finish is not None:
+            self.finish = finish  # type: ignore[method-assign]
         self.modem = modem
         self.reactor = modem.reactor
         self.peer = peer
@@ -161,6 +165,14 @@ class Session:
             ),
         )
         self.modem.leaveDataMode(self, etx=not self.closingByHost and self.dleMode)
+
+    def finish(self) -> Any:
+        """
+        The result codes that end the session once it has ended (a service
+        whose answer waits on a server returns a Deferred of them, or fails
+        with an L{tcpbridge.results.ATError}).
+        """
+        return ("Ok_Info_SocketClosed", "OK")
 
     # -- ending it otherwise ----------------------------------------------------
 
