@@ -7,7 +7,10 @@ the line discipline and every service.
 RESULT_CODES = {
     "OK": 0,
     "ERROR": 4,
+    "Ok_Info_DataBegin": 1025,
     "Ok_Info_WaitingForData": 1028,
+    "Ok_Info_NoMail": 3072,
+    "Ok_Info_Mail": 3073,
     "Ok_Info_SocketClosed": 3074,
     "Ok_Info_GprsActivation": 3086,
 }

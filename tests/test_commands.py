@@ -1858,13 +1858,16 @@ class NumericResultTests(ModemDriver, SynchronousTestCase):
 
     def test_numbers(self) -> None:
         """
-        The result codes are numbered 0, 4, 1028, 3074 and 3086.
+        The result codes are numbered 0, 4, 1025, 1028, 3072, 3073, 3074 and 3086.
         """
         self.assertEqual(
             RESULT_CODES,
             {
                 "OK": 0,
                 "ERROR": 4,
+                "Ok_Info_DataBegin": 1025,
+                "Ok_Info_NoMail": 3072,
+                "Ok_Info_Mail": 3073,
                 "Ok_Info_WaitingForData": 1028,
                 "Ok_Info_SocketClosed": 3074,
                 "Ok_Info_GprsActivation": 3086,
