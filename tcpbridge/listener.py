@@ -20,7 +20,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
-from zope.interface import implementer
+from zope.interface import alsoProvides, implementer
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -93,6 +93,7 @@ class PeerProtocol(Protocol, TimeoutMixin):
         self.ready = False
 
     def connectionMade(self) -> None:
+        _keepHalfClose(self)
         if not self.tls:
             self._open()
         else:
@@ -132,6 +133,27 @@ class PeerProtocol(Protocol, TimeoutMixin):
             self.handler.peerLost(self, reason)
         else:
             self.handler.peerFailed(self, reason)
+
+
+def _keepHalfClose(protocol: Protocol) -> None:
+    """
+    Make the transport report a half-close to C{protocol} even through the
+    wrapper Twisted's client endpoints put around it.
+
+    That wrapper copies the protocol's interfaces one by one with
+    C{directlyProvides}, each call replacing the last, so a protocol that
+    is both half-closeable and a handshake listener loses the first: the
+    transport would then never say that the host's FIN is out, and would
+    treat the peer's FIN as a full close.
+    """
+    wrapper = getattr(protocol.transport, "protocol", None)
+    if (
+        wrapper is not None
+        and wrapper is not protocol
+        and getattr(wrapper, "_wrappedProtocol", None) is protocol
+        and not IHalfCloseableProtocol.providedBy(wrapper)
+    ):
+        alsoProvides(wrapper, IHalfCloseableProtocol)
 
 
 class PeerHandler:

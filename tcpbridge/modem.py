@@ -17,7 +17,7 @@ every service shares::
 and it hands the line to a L{tcpbridge.session.Session} in data mode.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Type
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Type
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTCP, ITransport
@@ -72,6 +72,8 @@ class Modem(CommandLineReceiver):
         self.running: Optional[registry.Service] = None
         self.activeProfile = 0
         self.session: Optional[Session] = None
+        #: Sessions the host has closed whose peer has not yet closed.
+        self.lingering: Set[Session] = set()
         self.linkUp = config.link == "auto"
         self.echo, self.verbose, self.quiet, self.cmee, self.s3, self.s5 = True, True, False, 0, 13, 8
         self.trace: Optional[Trace] = openTrace(config.trace, config.name)
@@ -405,6 +407,8 @@ class Modem(CommandLineReceiver):
             service.shutdown()
         if self.session is not None:
             self.session.shutdown()
+        for session in list(self.lingering):
+            session.peer.abortConnection()
 
     def close(self) -> None:
         """

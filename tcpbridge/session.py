@@ -12,7 +12,7 @@ told when data mode starts and ends.
 
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from twisted.internet.interfaces import IDelayedCall, ITCPTransport, ITransport
+from twisted.internet.interfaces import IDelayedCall, INegotiated, ITCPTransport, ITransport
 from twisted.logger import Logger
 
 from tcpbridge.splice import Splice
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 #: bytes before the connection is aborted.
 CLOSE_TIMEOUT = 30.0
 
-#: Seconds the peer has, once the host's FIN is out, to close its side
-#: before the connection is closed anyway.
+#: Seconds the peer has, once the host's FIN is out (and the host has its
+#: answer), to close its side before the connection is closed anyway.
 CLOSE_GRACE = 5.0
 
 
@@ -67,7 +67,8 @@ class Session:
         self.dleMode = dleMode
         self.splice = Splice(modem.transport, peer, dleMode, txDelay, self.reactor, modem.trace)
         self.closingByHost = False
-        self.ended = False
+        self.answered = False
+        self._droppedAtAnswer = 0
         self.dropped = 0
         self._closeTimer: Optional[IDelayedCall] = None
         self._graceTimer: Optional[IDelayedCall] = None
@@ -97,10 +98,11 @@ class Session:
     def _hostClose(self, rest: bytes) -> None:
         """
         The host sent a bare ETX: the bytes before it are already on their
-        way; close the connection once they are sent (FIN), then report.
+        way; shut the sending side once they are sent (FIN), and answer the
+        host as soon as that is done, whatever the peer does.
 
-        Only the sending side is shut at first, and the peer is still read
-        (what it sends now is dropped: the host has closed): closing a
+        The connection is not closed whole at first, and the peer is still
+        read (what it sends now is dropped: the host has closed): closing a
         socket with unread bytes in it makes the kernel send a reset, which
         can destroy the host's last bytes before the peer has read them.
         """
@@ -109,10 +111,14 @@ class Session:
         self.splice.flush()
         self.splice.unsplice()
         transport = self.peer
+        # A peer whose window stays shut cannot take the last bytes: give up.
         self._closeTimer = self.reactor.callLater(CLOSE_TIMEOUT, transport.abortConnection)
-        if ITCPTransport.providedBy(transport):
+        if ITCPTransport.providedBy(transport) and not INegotiated.providedBy(transport):
             transport.loseWriteConnection()
         else:
+            # TLS has no half-close here (Twisted's TLS wrapper would shut
+            # the TCP side under its own unsent bytes): close_notify, then
+            # close, once everything is sent.
             transport.loseConnection()
 
     # -- the peer's side ------------------------------------------------------
@@ -126,30 +132,54 @@ class Session:
         self.lastActivity = self.reactor.seconds()
         if self.closingByHost:
             self.dropped += len(data)
-        elif not self.ended:
+        elif not self.answered:
             self.splice.fromPeer(data)
 
     def peerWriteClosed(self, protocol: object) -> None:
         """
-        The host's last bytes and the FIN are out: give the peer a moment
-        to read them and close, then close whatever it does.
+        The host's last bytes and the FIN are handed to the kernel: answer
+        the host now.  The connection lingers in the background, read and
+        dropped, until the peer closes or L{CLOSE_GRACE} seconds pass.
         """
-        if self.closingByHost:
-            self._graceTimer = self.reactor.callLater(CLOSE_GRACE, self.peer.loseConnection)
+        if not self.closingByHost or self.answered:
+            return
+        self._cancel(self._closeTimer)
+        self._closeTimer = None
+        self._graceTimer = self.reactor.callLater(CLOSE_GRACE, self.peer.loseConnection)
+        self.modem.lingering.add(self)
+        self._answer()
 
     def peerLost(self, protocol: object, reason: object) -> None:
         """
-        The connection is gone: log the session and hand the line back to
+        The connection is gone: answer the host if that is not done yet,
+        and stop lingering.
+        """
+        for timer in (self._closeTimer, self._idleTimer, self._graceTimer):
+            self._cancel(timer)
+        self._closeTimer = self._idleTimer = self._graceTimer = None
+        if not self.answered:
+            self._answer()
+            return
+        self.modem.lingering.discard(self)
+        late = self.dropped - self._droppedAtAnswer
+        if late:
+            self.log.info(
+                "{bridge}: {count} bytes the peer at {peer} sent after the host's close dropped",
+                bridge=self.modem.name,
+                count=late,
+                peer=self.description,
+            )
+
+    def _answer(self) -> None:
+        """
+        The session is over for the host: log it and hand the line back to
         command mode.
         """
-        if self.ended:
-            return
-        self.ended = True
+        self.answered = True
         self.splice.unsplice()
-        for timer in (self._closeTimer, self._idleTimer, self._graceTimer):
-            if timer is not None and timer.active():
-                timer.cancel()
-        self._closeTimer = self._idleTimer = self._graceTimer = None
+        self._cancel(self._idleTimer)
+        self._idleTimer = None
+        self._droppedAtAnswer = self.dropped
         self.log.info(
             "{bridge}: session from {peer} closed by {closer}: "
             "{toPeer} bytes to the peer, {toHost} bytes to the host{dropped}",
@@ -165,6 +195,11 @@ class Session:
             ),
         )
         self.modem.leaveDataMode(self, etx=not self.closingByHost and self.dleMode)
+
+    @staticmethod
+    def _cancel(timer: Optional[IDelayedCall]) -> None:
+        if timer is not None and timer.active():
+            timer.cancel()
 
     def finish(self) -> Any:
         """
@@ -183,7 +218,7 @@ class Session:
         """
         self._idleTimer = None
         timeout = self.modem.config.idle_timeout
-        if self.ended or self.closingByHost or not timeout:
+        if self.answered or self.closingByHost or not timeout:
             return
         quiet = self.reactor.seconds() - self.lastActivity
         if quiet < timeout:
