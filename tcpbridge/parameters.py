@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Optional, Union
 
 from tcpbridge.atcommands import ACTION, READ, SET, TEST, Command, isNumber
-from tcpbridge.results import BAD_VALUE, BUSY, SYNTAX_ERROR, ATError
+from tcpbridge.results import BAD_VALUE, BUSY, NOT_ALLOWED, SYNTAX_ERROR, ATError
 
 if TYPE_CHECKING:
     from tcpbridge.modem import Modem
@@ -206,4 +206,6 @@ def runParameter(modem: "Modem", parameter: Parameter, command: Command) -> None
         profile=pid,
         value=value,
     )
-    modem.profile.persist()
+    if not modem.profile.persist():
+        # In force for this run, as after a failed AT&W; the host is told.
+        raise ATError(NOT_ALLOWED)

@@ -528,6 +528,17 @@ class CommandTestsMixin(ModemDriver):
         self.assertIn(b"#CME ERROR: ", answer)
         self.assertEqual(self.command(b"AT"), self.ok())
 
+    def test_parameterSaveFailure(self) -> None:
+        """
+        A parameter change whose profile file cannot be written answers
+        error 3; the value is in force all the same.
+        """
+        self.makeModem(profile=self.mktemp() + "/missing/profile.json")
+        self.assertIn(b"#CME ERROR: 3\r\n", self.command(b'AT#APNSERV="apn"'))
+        self.assertIn(b'"apn"', self.command(b"AT#APNSERV?"))
+        # AT&F also restores AT+CMEE=0: the error is a plain one.
+        self.assertIn(b"ERROR", self.command(b"AT&F"))
+
     def test_restoreSavedWithoutProfileFile(self) -> None:
         """
         With no profile file, ATZ still returns to the settings AT&W saved during this run.

@@ -208,8 +208,9 @@ class Standard(Service):
         m.idle()
         m.profile.reset()
         m.applySettings(m.settings(factory=True))
-        m.profile.persist()
         m.afterResult(self.applyLine)
+        if not m.profile.persist():
+            raise ATError(NOT_ALLOWED)
 
     def save(self, command: Command) -> None:
         """
