@@ -77,6 +77,22 @@ def watch(
     return done.addCallback(lambda _: samples)
 
 
+@inlineCallbacks
+def settled(probe: Callable[[], int], limit: float = 5.0) -> Generator[Deferred, Any, None]:
+    """
+    Wait until C{probe} gives the same count twice 100 ms apart (the
+    kernel's buffers are full and the service has stopped), or C{limit}
+    seconds have passed: on a loaded machine the buffers fill slowly.
+    """
+    last = probe()
+    for _ in range(int(limit / 0.1)):
+        yield deferLater(reactor, 0.1, lambda: None)
+        now = probe()
+        if now == last:
+            return
+        last = now
+
+
 class BackpressureTests(TestCase, BridgeHarness):
     """
     A side that floods while the other does not read makes the service stop
@@ -118,6 +134,7 @@ class BackpressureTests(TestCase, BridgeHarness):
         host.transport.pauseProducing()
         peer.write(payload)
         yield deferLater(reactor, SETTLE, lambda: None)
+        yield settled(lambda: splice.sentToHost)
         samples = yield watch(
             WATCH,
             lambda: (
@@ -156,6 +173,7 @@ class BackpressureTests(TestCase, BridgeHarness):
         peer.transport.pauseProducing()
         host.write(encoded)
         yield deferLater(reactor, SETTLE, lambda: None)
+        yield settled(lambda: splice.sentToPeer)
         samples = yield watch(
             WATCH,
             lambda: (
