@@ -39,6 +39,8 @@ class CommandLineReceiver(Protocol):
     s5 = 8
     lineLimit = 1024
     _previous = b""
+    #: Errors answered (C{ERROR} or C{#CME ERROR}), for the metrics.
+    errorsSent = 0
 
     def resetLine(self) -> None:
         """
@@ -139,6 +141,7 @@ class CommandLineReceiver(Protocol):
         """
         Send an error: C{#CME ERROR: code} after C{AT+CMEE=1}, else C{ERROR}.
         """
+        self.errorsSent += 1
         if self.cmee and not self.quiet:
             self.info("#CME ERROR: %d" % (code,))
         else:

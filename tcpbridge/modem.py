@@ -28,6 +28,7 @@ from tcpbridge import dle, registry
 from tcpbridge.atcommands import ACTION, READ, SET, TEST, Command, parseLine
 from tcpbridge.commandline import CommandLineReceiver
 from tcpbridge.config import BridgeConfig
+from tcpbridge.counters import Counters
 from tcpbridge.parameters import profileId, runParameter
 from tcpbridge.profile import Profile
 from tcpbridge.registry import CLOSING, CONNECTING, DATA, IDLE, LISTENING
@@ -72,6 +73,7 @@ class Modem(CommandLineReceiver):
         self.running: Optional[registry.Service] = None
         self.activeProfile = 0
         self.session: Optional[Session] = None
+        self.counters = Counters(reactor)
         self.linkUp = config.link == "auto"
         self.echo, self.verbose, self.quiet, self.cmee, self.s3, self.s5 = True, True, False, 0, 13, 8
         self.trace: Optional[Trace] = openTrace(config.trace, config.name)

@@ -73,6 +73,7 @@ class Session:
         self._graceTimer: Optional[IDelayedCall] = None
         self._idleTimer: Optional[IDelayedCall] = None
         self.lastActivity = self.reactor.seconds()
+        modem.counters.opened(self)
         self.log.info(
             "{bridge}: session from {peer} opened (DLEMODE {dlemode})",
             bridge=modem.name,
