@@ -66,6 +66,7 @@ class Modem(CommandLineReceiver):
     def __init__(self, config: BridgeConfig, reactor: IReactorTCP) -> None:
         self.config = config
         self.lineLimit = config.line_limit
+        self.lfEnds = config.line_end == "cr-or-lf"
         self.name = config.name
         self.reactor = reactor
         self.profile = Profile(config.parameters, config.profile, config.name)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from twisted.internet.interfaces import IDelayedCall, ITCPTransport, ITransport
 from twisted.logger import Logger
 
+from tcpbridge.keepalive import enableKeepalive
 from tcpbridge.splice import Splice
 from tcpbridge.trace import FROM_PEER
 
@@ -74,6 +75,7 @@ class Session:
         self._idleTimer: Optional[IDelayedCall] = None
         self.lastActivity = self.reactor.seconds()
         modem.counters.opened(self)
+        enableKeepalive(peer, modem.config.keepalive)
         self.log.info(
             "{bridge}: session from {peer} opened (DLEMODE {dlemode})",
             bridge=modem.name,
