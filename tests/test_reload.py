@@ -6,6 +6,7 @@ data from loopback peers while the file changes under them.
 
 import os
 import signal
+import socket
 from typing import Any, Dict, Generator, List
 
 from twisted.internet import reactor
@@ -219,3 +220,88 @@ class ReloadTests(BridgeHarness, SameBytesMixin, TestCase):
         host = self.hostOf("a")
         yield self.hello(host)
         self.assertEqual((yield host.command(b"AT#TCPPORT?")), b"\r\n#TCPPORT: 0\r\n" + OK)
+
+
+class NotifyTests(BridgeHarness, TestCase):
+    """
+    What systemd is told (C{Type=notify}), and the unit that asks for it.
+    """
+
+    timeout = 30
+
+    @inlineCallbacks
+    def test_readyReloadingStopping(self) -> Generator[Deferred, Any, None]:
+        """
+        READY=1 once the bridges are started (one of them missing its device), RELOADING=1 then
+        READY=1 around a reload, STOPPING=1 at the stop.
+        """
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        address = os.path.join(directory, "notify")
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(receiver.close)
+        receiver.bind(address)
+        receiver.setblocking(False)
+        self.patch(os, "environ", dict(os.environ, NOTIFY_SOCKET=address))
+        path = os.path.join(directory, "tcpbridge.ini")
+        with open(path, "w") as f:
+            f.write(iniText(directory, ["a"]) + "[bridge:usb]\ndevice = %s/ttyUSB7\n" % (directory,))
+        configs, settings = readFile(path)
+        supervisor = Supervisor(path, configs, settings, reactor)
+        supervisor.startService()
+        self.assertEqual(receiver.recv(100), b"READY=1")
+        yield supervisor.reload()
+        self.assertEqual([receiver.recv(100), receiver.recv(100)], [b"RELOADING=1", b"READY=1"])
+        yield supervisor.stopService()
+        self.assertEqual(receiver.recv(100), b"STOPPING=1")
+
+    def test_unit(self) -> None:
+        """
+        The systemd unit waits for readiness and reloads with SIGHUP.
+        """
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        with open(os.path.join(root, "etc", "tcpbridge.service")) as f:
+            lines = f.read().splitlines()
+        self.assertIn("Type=notify", lines)
+        self.assertIn("ExecReload=/bin/kill -HUP $MAINPID", lines)
+
+
+class TwistdReloadTests(TestCase):
+    """
+    C{SIGHUP} to a real twistd process, as C{systemctl reload} sends it.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_hangUp(self) -> Generator[Deferred, Any, None]:
+        """
+        twistd -n tcpbridge re-reads its file on SIGHUP: a bridge added to it starts, the first one
+        keeps its host's settings; a broken file is refused in the log and nothing stops.
+        """
+        from tests.test_twistd import TwistdTests
+
+        runner = TwistdTests("test_runsAndStops")
+        runner.addCleanup = self.addCleanup  # type: ignore[method-assign]
+        runner.mktemp = self.mktemp  # type: ignore[method-assign]
+        directory = runner.workspace()
+        first, second = os.path.join(directory, "first"), os.path.join(directory, "second")
+        text = "[bridge:first]\ndevice = pty:%s\n" % (first,)
+        config = runner.writeConfig(directory, text)
+        process = runner.twistd(directory, "tcpbridge", "--config", config)
+        yield runner.poll(lambda: os.path.exists(first), process, "first pty link")
+        host = openHost(first, reactor)
+        self.addCleanup(host.close)
+        self.assertEqual((yield host.command(b"ATE0")), b"ATE0\r" + OK)
+
+        runner.writeConfig(directory, text + "[bridge:second]\ndevice = pty:%s\n" % (second,))
+        process.transport.signalProcess("HUP")
+        yield runner.poll(lambda: os.path.exists(second), process, "second pty link")
+        self.assertEqual((yield host.command(b"AT")), OK, "the first bridge was restarted")
+
+        runner.writeConfig(directory, text + "[bridge:second]\ndevice =\n")
+        process.transport.signalProcess("HUP")
+        yield runner.poll(lambda: b"configuration reload refused" in process.out, process, "refusal")
+        self.assertIn(b"[bridge:second] device: empty device", bytes(process.out))
+        self.assertTrue(os.path.exists(second))
+        self.assertEqual((yield host.command(b"AT")), OK)
