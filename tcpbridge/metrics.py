@@ -91,8 +91,8 @@ def metricsSite(bridges: Any, reactor: Any) -> Site:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(BridgeCollector(bridges, reactor))  # type: ignore[arg-type]
     root = Resource()
-    root.putChild(b"metrics", MetricsPage(registry))
-    root.putChild(b"status", StatusPage(bridges, reactor))
+    root.putChild(b"metrics", MetricsPage(registry))  # type: ignore[arg-type]
+    root.putChild(b"status", StatusPage(bridges, reactor))  # type: ignore[arg-type]
     site = Site(root)
     site.noisy = False
     site.displayTracebacks = False

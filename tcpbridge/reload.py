@@ -19,7 +19,7 @@ from twisted.logger import Logger
 
 from tcpbridge.config import BridgeConfig, ConfigError
 from tcpbridge.notify import notify
-from tcpbridge.service import Bridges, BridgeService, makeBridges
+from tcpbridge.service import BridgeService, makeBridges
 from tcpbridge.serviceconfig import ServiceConfig, readFile
 
 
@@ -27,7 +27,9 @@ def _names(names: List[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
-def reconfigure(bridges: Bridges, configs: List[BridgeConfig], reactor: Any) -> "Deferred[Dict[str, List[str]]]":
+def reconfigure(
+    bridges: MultiService, configs: List[BridgeConfig], reactor: Any
+) -> "Deferred[Dict[str, List[str]]]":
     """
     Bring the running C{bridges} in line with C{configs}: stop the removed
     and changed ones, wait until they have let go of their devices and
@@ -103,8 +105,12 @@ class Supervisor(MultiService):
         if settings.metrics is not None:
             from tcpbridge.metrics import MetricsService
 
-            self.metrics = MetricsService(self.bridges, settings.metrics, self.reactor)
-            stopped.addCallback(lambda _: self.metrics.setServiceParent(self))
+            metrics = self.metrics = MetricsService(self.bridges, settings.metrics, self.reactor)
+
+            def start(_: object) -> None:
+                metrics.setServiceParent(self)
+
+            stopped.addCallback(start)
         return stopped
 
     def startService(self) -> None:

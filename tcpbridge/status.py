@@ -124,9 +124,8 @@ class StatusPage(Resource):
     def render_GET(self, request: Request) -> bytes:
         statuses = allStatus(self.bridges, self.reactor.seconds())
         accept = (request.getHeader("accept") or "").lower()
-        if request.args.get(b"format") == [b"json"] or (
-            "application/json" in accept and "text/html" not in accept
-        ):
+        asked: Any = (request.args or {}).get(b"format")
+        if asked == [b"json"] or ("application/json" in accept and "text/html" not in accept):
             request.setHeader("content-type", "application/json")
             return json.dumps({"bridges": statuses}, indent=1).encode("utf-8")
         request.setHeader("content-type", "text/html; charset=utf-8")
