@@ -124,7 +124,7 @@ class StatusPage(Resource):
     def render_GET(self, request: Request) -> bytes:
         statuses = allStatus(self.bridges, self.reactor.seconds())
         accept = (request.getHeader("accept") or "").lower()
-        asked: Any = (request.args or {}).get(b"format")
+        asked = (request.args or {}).get(b"format")  # type: ignore[call-overload]
         if asked == [b"json"] or ("application/json" in accept and "text/html" not in accept):
             request.setHeader("content-type", "application/json")
             return json.dumps({"bridges": statuses}, indent=1).encode("utf-8")
