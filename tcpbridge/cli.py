@@ -11,7 +11,8 @@ import sys
 from typing import List, Optional, TextIO
 
 from tcpbridge import __version__
-from tcpbridge.config import ConfigError, readConfig
+from tcpbridge.config import ConfigError
+from tcpbridge.serviceconfig import readFile
 from tcpbridge.tap import DEFAULT_CONFIG, EXIT_CONFIG
 
 
@@ -23,7 +24,7 @@ def check(path: str, out: TextIO, err: TextIO) -> int:
     @return: the exit status: 0 if it can be used, L{EXIT_CONFIG} if not.
     """
     try:
-        bridges = readConfig(path)
+        bridges, _ = readFile(path)
     except ConfigError as e:
         err.write("tcpbridge: %s\n" % (e,))
         return EXIT_CONFIG

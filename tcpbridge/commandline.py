@@ -2,7 +2,8 @@
 The V.250 command-line editor: how a modem turns the bytes a host types
 into command lines, whatever the commands mean.
 
-A line ends with S3 (CR); an LF is ignored; S5 (backspace) deletes the last
+A line ends with S3 (CR); an LF is ignored, or (C{line_end = cr-or-lf})
+ends a line too, unless it follows a CR (CR LF ends one line, not two); S5 (backspace) deletes the last
 character; C{A/} repeats the previous line at once; a bare ETX is reported
 on its own; echo is the modem's (C{ATE}); a line over the limit is
 discarded whole with one error.  Nothing the host types can stop it.
@@ -39,6 +40,11 @@ class CommandLineReceiver(Protocol):
     s5 = 8
     lineLimit = 1024
     _previous = b""
+    #: Whether an LF alone ends a line (C{line_end = cr-or-lf}).
+    lfEnds = False
+    _afterCR = False
+    #: Errors answered (C{ERROR} or C{#CME ERROR}), for the metrics.
+    errorsSent = 0
 
     def resetLine(self) -> None:
         """
@@ -58,7 +64,8 @@ class CommandLineReceiver(Protocol):
             if not self.acceptingInput():
                 self.hold(data[i:])
                 break
-            if b == self.s3:
+            afterCR, self._afterCR = self._afterCR, b == self.s3
+            if b == self.s3 or (b == _LF and self.lfEnds and not afterCR):
                 if self.echo:
                     echo.append(b)
                 self._flush(echo)
@@ -139,6 +146,7 @@ class CommandLineReceiver(Protocol):
         """
         Send an error: C{#CME ERROR: code} after C{AT+CMEE=1}, else C{ERROR}.
         """
+        self.errorsSent += 1
         if self.cmee and not self.quiet:
             self.info("#CME ERROR: %d" % (code,))
         else:

@@ -21,6 +21,9 @@ CONFIGURABLE = {name[1:].lower(): name for name in PARAMETERS if name.startswith
 
 SECTION_PREFIX = "bridge:"
 
+#: The section of the process's own settings (see L{tcpbridge.serviceconfig}).
+SERVICE_SECTION = "service"
+
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
@@ -65,6 +68,11 @@ class BridgeConfig:
     tls_cert: Optional[str] = None
     tls_key: Optional[str] = None
     tls_ca: Optional[str] = None
+    # Operating many bridges (keepalive, modem lines, line ends).
+    keepalive: Optional[int] = None
+    line_end: str = "cr"
+    dtr_input: str = "none"
+    dcd_output: str = "none"
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -221,6 +229,11 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "tls_cert": _file,
     "tls_key": _file,
     "tls_ca": _file,
+    # Operating many bridges: keepalive, line ends, modem lines.
+    "keepalive": _integer(1, 32767),
+    "line_end": _choice("cr", "cr-or-lf"),
+    "dtr_input": _choice("dsr", "dcd", "none"),
+    "dcd_output": _choice("dtr", "rts", "none"),
 }
 
 
@@ -325,6 +338,8 @@ def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
     names: Dict[str, str] = {}
     devices: Dict[str, str] = {}
     for section in parser.sections():
+        if section == SERVICE_SECTION:
+            continue
         if not section.startswith(SECTION_PREFIX):
             raise ConfigError(
                 "%s: [%s]: unknown section (bridges are [%sNAME])"
@@ -352,6 +367,11 @@ def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
             raise ConfigError("%s: [%s] tls_cert: missing (tls_key needs it)" % (filename, section))
         if "tls_cert" in values:
             _checkTLS(values, "%s: [%s]" % (filename, section))
+        if values.get("dcd_output") == "rts" and values.get("flowcontrol") == "rtscts":
+            raise ConfigError(
+                "%s: [%s] dcd_output: rts is the flow control's line (flowcontrol = rtscts)"
+                % (filename, section)
+            )
         bridges.append(BridgeConfig(name=name, parameters=parameters, **values))  # type: ignore[arg-type]
     if not bridges:
         raise ConfigError("%s: no [%sNAME] section: nothing to run" % (filename, SECTION_PREFIX))
@@ -364,6 +384,15 @@ def readConfig(path: str) -> List[BridgeConfig]:
 
     @raise ConfigError: if it cannot be read or is not valid.
     """
+    return parseConfig(readText(path), path)
+
+
+def readText(path: str) -> str:
+    """
+    The text of the C{.ini} file at C{path}.
+
+    @raise ConfigError: if it cannot be read.
+    """
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -371,4 +400,5 @@ def readConfig(path: str) -> List[BridgeConfig]:
         raise ConfigError("%s: cannot read: %s" % (path, e.strerror or e))
     except UnicodeDecodeError as e:
         raise ConfigError("%s: not UTF-8 text: %s" % (path, e))
-    return parseConfig(text, path)
+    return text
+

@@ -7,7 +7,7 @@ accepted socket at once, so not a byte is read from it or written to it.
 """
 
 import ipaddress
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import (
@@ -204,6 +204,9 @@ class OneSessionFactory(ServerFactory):
     log = Logger()
     noisy = False
 
+    #: The bridge's counts (L{tcpbridge.counters.Counters}), if kept.
+    counters: Optional[Any] = None
+
     def __init__(
         self,
         admission: AdmissionFilter,
@@ -241,6 +244,8 @@ class OneSessionFactory(ServerFactory):
         Count and log a refused connection.
         """
         self.rejected += 1
+        if self.counters is not None:
+            self.counters.refusedFor(reason)
         self.log.info(
             "{bridge}: refused connection from {peer}: {reason}",
             bridge=self.name,

@@ -28,6 +28,7 @@ from tcpbridge import dle, registry
 from tcpbridge.atcommands import ACTION, READ, SET, TEST, Command, parseLine
 from tcpbridge.commandline import CommandLineReceiver
 from tcpbridge.config import BridgeConfig
+from tcpbridge.counters import Counters
 from tcpbridge.parameters import profileId, runParameter
 from tcpbridge.profile import Profile
 from tcpbridge.registry import CLOSING, CONNECTING, DATA, IDLE, LISTENING
@@ -65,6 +66,7 @@ class Modem(CommandLineReceiver):
     def __init__(self, config: BridgeConfig, reactor: IReactorTCP) -> None:
         self.config = config
         self.lineLimit = config.line_limit
+        self.lfEnds = config.line_end == "cr-or-lf"
         self.name = config.name
         self.reactor = reactor
         self.profile = Profile(config.parameters, config.profile, config.name)
@@ -74,6 +76,7 @@ class Modem(CommandLineReceiver):
         self.session: Optional[Session] = None
         #: Sessions the host has closed whose peer has not yet closed.
         self.lingering: Set[Session] = set()
+        self.counters = Counters(reactor)
         self.linkUp = config.link == "auto"
         self.echo, self.verbose, self.quiet, self.cmee, self.s3, self.s5 = True, True, False, 0, 13, 8
         self.trace: Optional[Trace] = openTrace(config.trace, config.name)

@@ -160,6 +160,8 @@ class BridgeService(Service):
         self._release()
         if not self.running:
             return
+        if self.modem is not None:
+            self.modem.counters.deviceLosses += 1
         self.log.warn(
             "{bridge}: serial line {device} lost; trying to reopen it every {most:g} s "
             "at most until it comes back",

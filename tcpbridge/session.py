@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from twisted.internet.interfaces import IDelayedCall, INegotiated, ITCPTransport, ITransport
 from twisted.logger import Logger
 
+from tcpbridge.keepalive import enableKeepalive
 from tcpbridge.splice import Splice
 from tcpbridge.trace import FROM_PEER
 
@@ -74,6 +75,8 @@ class Session:
         self._graceTimer: Optional[IDelayedCall] = None
         self._idleTimer: Optional[IDelayedCall] = None
         self.lastActivity = self.reactor.seconds()
+        modem.counters.opened(self)
+        enableKeepalive(peer, modem.config.keepalive)
         self.log.info(
             "{bridge}: session from {peer} opened (DLEMODE {dlemode})",
             bridge=modem.name,
@@ -93,11 +96,12 @@ class Session:
         self.lastActivity = self.reactor.seconds()
         rest = self.splice.fromHost(data)
         if rest is not None:
-            self._hostClose(rest)
+            self.hostClose(rest)
 
-    def _hostClose(self, rest: bytes) -> None:
+    def hostClose(self, rest: bytes = b"") -> None:
         """
-        The host sent a bare ETX: the bytes before it are already on their
+        The host ended the session (a bare ETX, or its DTR dropped, with
+        C{rest} the bytes that followed): the bytes before it are already on their
         way; shut the sending side once they are sent (FIN), and answer the
         host as soon as that is done, whatever the peer does.
 

@@ -9,8 +9,9 @@ from typing import Any
 from twisted.application.service import IService
 from twisted.python import usage
 
-from tcpbridge.config import ConfigError, readConfig
-from tcpbridge.service import makeBridges
+from tcpbridge.config import ConfigError
+from tcpbridge.reload import Supervisor
+from tcpbridge.serviceconfig import readFile
 
 #: Where the configuration is when C{--config} is not given: where the
 #: installation steps of README.rst put it.
@@ -33,14 +34,15 @@ class Options(usage.Options):
 
 def makeService(options: Any) -> IService:
     """
-    Read the configuration and build one service per bridge.
+    Read the configuration and build one service per bridge, reloaded
+    on C{SIGHUP}.
 
     A bad configuration stops start-up with one line on stderr, no
     traceback, and exit status L{EXIT_CONFIG}.
     """
     try:
-        configs = readConfig(options["config"])
+        configs, settings = readFile(options["config"])
     except ConfigError as e:
         sys.stderr.write("tcpbridge: %s\n" % (e,))
         raise SystemExit(EXIT_CONFIG)
-    return makeBridges(configs)
+    return Supervisor(options["config"], configs, settings)

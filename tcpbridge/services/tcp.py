@@ -107,6 +107,7 @@ class TCP(Service, PeerHandler):
         factory = OneSessionFactory(
             AdmissionFilter(tcpserv, m.config.allow), self, m.name, tls=self.serverTLS is not None
         )
+        factory.counters = m.counters
         listener = Listener(self._serverEndpoint(port), factory)
         self.listener = listener
         m.claim(self, pid, LISTENING)
