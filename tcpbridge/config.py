@@ -65,6 +65,9 @@ class BridgeConfig:
     tls_cert: Optional[str] = None
     tls_key: Optional[str] = None
     tls_ca: Optional[str] = None
+    # mail (SMTP, POP3)
+    smtp_tls: str = "auto"
+    pop3_tls: str = "auto"
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -221,6 +224,9 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "tls_cert": _file,
     "tls_key": _file,
     "tls_ca": _file,
+    # mail (SMTP, POP3)
+    "smtp_tls": _choice("auto", "required", "off"),
+    "pop3_tls": _choice("auto", "required", "off"),
 }
 
 

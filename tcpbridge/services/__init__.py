@@ -5,8 +5,10 @@ line below.
 """
 
 from tcpbridge.registry import register
-from tcpbridge.services import gsm, standard, tcp
+from tcpbridge.services import gsm, pop3, smtp, standard, tcp
 
 register(standard.Standard)
 register(tcp.TCP)
 register(gsm.GSM)
+register(smtp.SMTP)
+register(pop3.POP3)
