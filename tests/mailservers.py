@@ -161,7 +161,8 @@ class Mailbox(pop3.Mailbox):
         message = self.messages[i]
         if message is None or i in self.deleted:
             raise ValueError(i)
-        return io.BytesIO(message)
+        # Twisted's server adds CR LF to each line it reads.
+        return io.BytesIO(message.replace(b"\r\n", b"\n"))
 
     def getUidl(self, i: int) -> bytes:
         return b"%d" % (i,)
@@ -197,6 +198,11 @@ class _POP3(pop3.POP3):
         if self.factory.tls is not None and not self.factory.started.get(id(self)):
             caps.append(b"STLS")
         return caps
+
+    def authenticateUserAPOP(self, user: bytes, digest: bytes) -> Any:
+        # Twisted's APOPCredentials compares md5().hexdigest(), a str, with
+        # the digest as received, bytes: APOP never succeeds unless decoded.
+        return self.portal.login(pop3.APOPCredentials(self.magic, user, digest.decode()), None, IMailbox)
 
     def do_STLS(self) -> None:
         self.successResponse(b"Begin TLS negotiation now")

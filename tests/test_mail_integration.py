@@ -211,3 +211,144 @@ class SendMailTests(MailHarness, TestCase):
 
         host = yield self.bridge(*self.smtpLines(freePort(), b'AT#REC1="ops@x.example"'))
         self.assertEqual((yield host.command(b"AT#SENDMAIL1")), cme(38016))
+
+
+def message(n: int) -> bytes:
+    return (
+        b"From: ops@x.example\r\nTo: m7@meters.example.com\r\nSubject: command %d\r\n\r\n"
+        b"SET RATE %d\r\n.hidden\r\n.\r\nlast line\r\n" % (n, n)
+    )
+
+
+#: message(n) as the host receives it after Ok_Info_Mail (header mode 1).
+def received(n: int) -> bytes:
+    return (
+        b"From: ops@x.example\r\nTo: m7@meters.example.com\r\nSubject: command %d\r\n\r\n"
+        b"SET RATE %d\r\n..hidden\r\n..\r\nlast line" % (n, n)
+    ) + END + OK
+
+
+class _Scripted(Receiver):
+    """
+    A POP3 server that answers a script, then breaks the connection in
+    the middle of the message.
+    """
+
+    def connectionMade(self) -> None:
+        self.transport.write(b"+OK ready\r\n")
+
+    def dataReceived(self, data: bytes) -> None:
+        for line in data.split(b"\r\n"):
+            command = line.split(b" ")[0].upper()
+            if command == b"CAPA":
+                self.transport.write(b"+OK\r\nUSER\r\n.\r\n")
+            elif command in (b"USER", b"PASS"):
+                self.transport.write(b"+OK\r\n")
+            elif command == b"STAT":
+                self.transport.write(b"+OK 1 100\r\n")
+            elif command == b"RETR":
+                self.transport.write(b"+OK\r\nSubject: cut\r\n\r\nfirst line\r\n")
+                self.transport.loseConnection()
+            elif command == b"DELE":
+                self.deleted = True
+
+
+class GetMailTests(MailHarness, TestCase):
+    """
+    C{AT#GETMAIL} through Twisted's POP3 server.
+    """
+
+    def popLines(self, port: int, *extra: bytes) -> List[bytes]:
+        return [
+            b"AT+CMEE=1",
+            b'AT#POP3SERV="127.0.0.1"',
+            b"AT#POP3PORT=%d" % (port,),
+            b'AT#POP3UN="%s"' % (USER.encode(),),
+            b'AT#POP3PW="%s"' % (PASSWORD.encode(),),
+        ] + list(extra)
+
+    @inlineCallbacks
+    def test_empty(self) -> Generator[Deferred, Any, None]:
+        """
+        An empty mailbox answers Ok_Info_NoMail, then OK.
+        """
+        server = POP3Server(Mailbox())
+        host = yield self.bridge(*self.popLines(self.listen(server)))
+        self.assertEqual((yield host.command(b"AT#GETMAIL")), NO_MAIL)
+        self.assertEqual(server.logins, [USER.encode()])
+
+    @inlineCallbacks
+    def test_threeInOrder(self) -> Generator[Deferred, Any, None]:
+        """
+        Three calls return the three messages in order (APOP login), each
+        with its header, dot-stuffed, ended by the end mark, and deleted
+        on the server once sent; a fourth finds the box empty.
+        """
+        box = Mailbox([message(1), message(2), message(3)])
+        host = yield self.bridge(*self.popLines(self.listen(POP3Server(box))))
+        for n in (1, 2, 3):
+            self.assertEqual((yield host.command(b"AT#GETMAIL")), MAIL + received(n))
+            self.assertEqual(box.left, [message(m) for m in range(n + 1, 4)])
+        self.assertEqual((yield host.command(b"AT#GETMAIL")), NO_MAIL)
+
+    @inlineCallbacks
+    def test_bodyOnly(self) -> Generator[Deferred, Any, None]:
+        """
+        With C{POP3HEADERMODE} 0, the host gets the body only (USER and
+        PASS login, the server offering no APOP).
+        """
+        box = Mailbox([message(1)])
+        host = yield self.bridge(*self.popLines(self.listen(POP3Server(box, apop=False)), b"AT#POP3HEADERMODE=0"))
+        self.assertEqual(
+            (yield host.command(b"AT#GETMAIL")),
+            MAIL + b"SET RATE 1\r\n..hidden\r\n..\r\nlast line" + END + OK,
+        )
+        self.assertEqual(box.left, [])
+
+    @inlineCallbacks
+    def test_stls(self) -> Generator[Deferred, Any, None]:
+        """
+        A server that offers STLS is talked to over TLS, its certificate
+        checked against C{tls_ca}.
+        """
+        caPath, options = self.certificates()
+        server = POP3Server(Mailbox([message(1)]), apop=False, tls=options)
+        host = yield self.bridge(*self.popLines(self.listen(server)), tls_ca=caPath)
+        self.assertEqual((yield host.command(b"AT#GETMAIL")), MAIL + received(1))
+        self.assertEqual(list(server.started.values()), [True])
+
+    @inlineCallbacks
+    def test_wrongPassword(self) -> Generator[Deferred, Any, None]:
+        """
+        A password the server refuses answers 38100, and the box is left
+        as it was.
+        """
+        box = Mailbox([message(1)])
+        host = yield self.bridge(*self.popLines(self.listen(POP3Server(box)), b'AT#POP3PW="wrong"'))
+        self.assertEqual((yield host.command(b"AT#GETMAIL")), cme(38100))
+        self.assertEqual(box.left, [message(1)])
+
+    @inlineCallbacks
+    def test_lostMidMessage(self) -> Generator[Deferred, Any, None]:
+        """
+        A connection lost in the middle of the message: what came, the end
+        mark, then 38103; the message is not deleted.
+        """
+        from twisted.internet.protocol import Factory
+
+        scripts: List[_Scripted] = []
+
+        class Scripted(Factory):
+            def buildProtocol(self, addr: Any) -> _Scripted:
+                scripts.append(_Scripted(reactor, "pop3"))
+                return scripts[-1]
+
+        port = reactor.listenTCP(0, Scripted(), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        host = yield self.bridge(*self.popLines(port.getHost().port))
+        self.assertEqual(
+            (yield host.command(b"AT#GETMAIL")),
+            MAIL + b"Subject: cut\r\n\r\nfirst line" + END + cme(38103),
+        )
+        self.assertFalse(getattr(scripts[0], "deleted", False))
+        self.assertEqual((yield host.command(b"AT")), OK)
