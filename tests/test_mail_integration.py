@@ -352,3 +352,56 @@ class GetMailTests(MailHarness, TestCase):
         )
         self.assertFalse(getattr(scripts[0], "deleted", False))
         self.assertEqual((yield host.command(b"AT")), OK)
+
+
+class ReplayTests(MailHarness, TestCase):
+    """
+    A device's mail sequence replayed byte for byte, checked reply by reply.
+    """
+
+    @inlineCallbacks
+    def test_alarmPanel(self) -> Generator[Deferred, Any, None]:
+        """
+        An alarm panel's sequence (echo on, quoted parameters,
+        C{AT#SMTPAUTH=1}, C{AT#PUTMAIL} with a multipart body ended by
+        CR LF . CR LF) gets exactly the modem's answers, and the mail
+        arrives with the built header and the body unchanged.
+        """
+        server = SMTPServer(anonymous=False)
+        port = self.listen(server)
+        _, host = self.startBridge()
+        body = (
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+            b"--b1\r\nContent-Type: text/plain\r\n\r\nZONE 4 ALARM\r\n.\tstill text\r\n"
+            b"--b1\r\nContent-Type: text/csv\r\n\r\nt,zone\r\n1,4\r\n--b1--\r\n"
+        )
+        script = [
+            (b"AT\r", b"AT\r" + OK),
+            (b"AT+CMEE=1\r", b"AT+CMEE=1\r" + OK),
+            (b'AT#SMTPSERV="127.0.0.1"\r', b'AT#SMTPSERV="127.0.0.1"\r' + OK),
+            (b'AT#SMTPPORT="%d"\r' % (port,), b'AT#SMTPPORT="%d"\r' % (port,) + OK),
+            (b"AT#SMTPAUTH=1\r", b"AT#SMTPAUTH=1\r" + OK),
+            (b'AT#SMTPUN="%s"\r' % (USER.encode(),), b'AT#SMTPUN="%s"\r' % (USER.encode(),) + OK),
+            (b'AT#SMTPPW="%s"\r' % (PASSWORD.encode(),), b'AT#SMTPPW="%s"\r' % (PASSWORD.encode(),) + OK),
+            (b'AT#DOMAIN="panel.example"\r', b'AT#DOMAIN="panel.example"\r' + OK),
+            (b'AT#SENDERADDR="panel@panel.example"\r', b'AT#SENDERADDR="panel@panel.example"\r' + OK),
+            (b'AT#REC1="ops@x.example"\r', b'AT#REC1="ops@x.example"\r' + OK),
+            (b'AT#SUBJ1="ALARM"\r', b'AT#SUBJ1="ALARM"\r' + OK),
+            (b"AT#PUTMAIL\r\n", b"AT#PUTMAIL\r" + WAITING),
+            (body + b".\r\n", OK),
+            (b"AT#VSMTP\r", None),
+        ]
+        for sent, expected in script:
+            host.write(sent)
+            if expected is None:
+                reply = yield host.result()
+                self.assertIn(b'\r\n#SMTPAUTH: 1\r\n', reply)
+            elif expected.endswith(WAITING):
+                self.assertEqual((yield host.until(WAITING)), expected, sent)
+            else:
+                self.assertEqual((yield host.result()), expected, sent)
+        [(origin, recipient, raw)] = server.messages
+        self.assertEqual((origin, recipient), ("panel@panel.example", "ops@x.example"))
+        header, _, rest = raw.partition(b"\r\n\r\n")
+        self.assertIn(b"Subject: ALARM", header)
+        self.assertEqual(rest, body)
