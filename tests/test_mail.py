@@ -167,6 +167,25 @@ class MailModemTests(SerialSide, SynchronousTestCase):
         self.assertEqual(self.written(), b"\r\n#CME ERROR: 37964\r\n")
         self.assertEqual(self.command(b"AT"), OK)
 
+    def test_pop3Silent(self) -> None:
+        """
+        A POP3 server that stops answering for 3 minutes after its greeting:
+        CME error 37964.
+        """
+        self.command(b'AT#POP3SERV="192.0.2.110"')
+        self.assertEqual(self.command(b"AT#GETMAIL"), b"")
+        host, port, factory, timeout, bind = self.reactor.tcpClients[-1]
+        self.assertEqual((host, port), ("192.0.2.110", 110))
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.reactor.advance(0)
+        protocol.dataReceived(b"+OK ready\r\n")
+        self.assertEqual(transport.value(), b"CAPA\r\n")
+        self.reactor.advance(mail.SERVER_TIMEOUT)
+        protocol.connectionLost(None)
+        self.assertEqual(self.written(), b"\r\n#CME ERROR: 37964\r\n")
+
     def test_recAdd(self) -> None:
         """
         C{AT#REC1ADD} takes addresses a line each, ended by Ctrl-Z (the LF

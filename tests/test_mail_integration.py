@@ -164,6 +164,23 @@ class SendMailTests(MailHarness, TestCase):
         self.assertEqual(server.logins, [USER.encode()])
 
     @inlineCallbacks
+    def test_untrustedCertificate(self) -> Generator[Deferred, Any, None]:
+        """
+        A server whose certificate the bridge cannot check (no C{tls_ca},
+        a CA the system does not trust) answers 38104 and gets neither
+        password nor mail.
+        """
+        _, options = self.certificates()
+        server = SMTPServer(tls=options, anonymous=False)
+        port = self.listen(server)
+        host = yield self.bridge(*self.smtpLines(
+            port, b'AT#REC1="ops@x.example"', b'AT#SMTPUN="%s"' % (USER.encode(),),
+            b'AT#SMTPPW="%s"' % (PASSWORD.encode(),),
+        ))
+        self.assertEqual((yield host.command(b"AT#SENDMAIL1")), cme(38104))
+        self.assertEqual((server.logins, server.messages), ([], []))
+
+    @inlineCallbacks
     def test_refusedPassword(self) -> Generator[Deferred, Any, None]:
         """
         A password the server refuses answers 38100 and sends nothing.
