@@ -7,7 +7,9 @@ and the mail server's 3-minute silence on a fake clock.
 import io
 from typing import Any, List
 
+from twisted.internet.error import ConnectionLost
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.modemside import SerialSide
@@ -223,6 +225,20 @@ class MailModemTests(SerialSide, SynchronousTestCase):
         self.assertIn(b"\r\n\r\nhello\r\n.\r\n", sent)
         protocol.dataReceived(b"250 accepted\r\n")
         self.assertEqual(self.written(), OK + OK)
+
+    def test_lostMidTransfer(self) -> None:
+        """
+        A connection lost while the message is being sent answers 38103.
+        """
+        self.send(b"AT#PUTMAIL\r")
+        self.send(b"hello\r\n.\r\n")
+        protocol, transport = self.smtpServer()
+        for answer in (b"250 ok", b"250 ok", b"250 ok", b"354 go on"):
+            protocol.dataReceived(answer + b"\r\n")
+        self.written()
+        protocol.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual(self.written(), b"\r\n#CME ERROR: 38103\r\n")
+        self.assertEqual(self.command(b"AT"), OK)
 
     def test_sendMessage(self) -> None:
         """
