@@ -214,6 +214,9 @@ class POP3(Service):
     def _drained(self) -> Deferred:
         """
         Fires once the serial line has handed everything to the host.
+
+        A transport says when its buffer is empty only to a paused
+        streaming producer, so its buffer is looked at until it is.
         """
         m = self.modem
         done: Deferred = Deferred()

@@ -77,11 +77,20 @@ class _SenderFactory(smtp.ESMTPSenderFactory):
         self.connected = True
         return p  # type: ignore[no-any-return]
 
+    def clientConnectionFailed(self, connector: Any, err: Failure) -> None:
+        smtp.ESMTPSenderFactory.clientConnectionFailed(self, connector, err)
+        self.file.close()
+
     def clientConnectionLost(self, connector: Any, err: Failure) -> None:
         pass  # reported by the protocol itself, see lost()
 
     def lost(self, reason: Failure) -> None:
+        """
+        The connection is gone (the only moment the spool is surely no
+        longer read): report it if the mail was not done, drop the spool.
+        """
         self._processConnectionError(None, reason)
+        self.file.close()
 
 
 def errorCode(failure: Failure, connected: bool) -> int:
@@ -285,9 +294,9 @@ class SMTP(Service):
 
     def deliver(self, recipients: Sequence[str], message: IO[bytes]) -> Deferred:
         """
-        Send C{message} (a file in wire form, closed once sent) to
-        C{recipients} through the bridge's SMTP server: fires with L{None},
-        or fails with an L{ATError}.
+        Send C{message} (a file in wire form, closed once the connection
+        is gone) to C{recipients} through the bridge's SMTP server: fires
+        with L{None}, or fails with an L{ATError}.
         """
         m = self.modem
         p = m.profile
@@ -300,6 +309,7 @@ class SMTP(Service):
                 context = clientOptions(host, m.config.tls_ca)
             except Exception as e:
                 self.log.error("{bridge}: TLS set-up failed: {error}", bridge=m.name, error=e)
+                message.close()
                 return _failed(ATError(mail.TLS_FAILED))
         message.seek(0)
         sent: Deferred = Deferred()
@@ -344,7 +354,6 @@ class SMTP(Service):
         def cleanUp(result: object) -> object:
             if self._connector is connector:
                 self._connector = None
-            message.close()
             return result
 
         return sent.addCallbacks(sentOK, notSent).addBoth(cleanUp)
