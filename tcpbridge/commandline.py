@@ -52,6 +52,8 @@ class CommandLineReceiver(Protocol):
         """
         self._line = bytearray()
         self._overflow = False
+        self._taker: Optional[Callable[[bytes], None]] = None
+        self._takerFresh = False
 
     trace: Optional[Callable[[str, bytes], None]] = None
 
@@ -112,6 +114,40 @@ class CommandLineReceiver(Protocol):
             return
         self._previous = line
         self.lineReceived(text)
+
+    # -- text a command takes for itself -------------------------------------
+
+    def takeInput(self, taker: Callable[[bytes], None]) -> None:
+        """
+        Hand the host's next bytes, unframed and unechoed, to C{taker} until
+        it calls L{endInput} (text ended by Ctrl-Z, a mail body ended by its
+        end mark).  An LF right after the CR that ended the command belongs
+        to the command line: it is dropped.
+        """
+        self._taker, self._takerFresh = taker, True
+
+    def taking(self, data: bytes) -> bool:
+        """
+        Give C{data} to the taker, if there is one; whether there was.
+        """
+        if self._taker is None:
+            return False
+        if self._takerFresh and data:
+            self._takerFresh = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        if data:
+            self._taker(data)
+        return True
+
+    def endInput(self, rest: bytes = b"") -> None:
+        """
+        The taker has its input; C{rest}, the bytes that followed its end,
+        is command input again (held while the command still runs).
+        """
+        self._taker = None
+        if rest:
+            self.hold(rest)
 
     # -- answers ------------------------------------------------------------------
 

@@ -73,6 +73,9 @@ class BridgeConfig:
     line_end: str = "cr"
     dtr_input: str = "none"
     dcd_output: str = "none"
+    # mail (SMTP, POP3)
+    smtp_tls: str = "auto"
+    pop3_tls: str = "auto"
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -234,6 +237,9 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "line_end": _choice("cr", "cr-or-lf"),
     "dtr_input": _choice("dsr", "dcd", "none"),
     "dcd_output": _choice("dtr", "rts", "none"),
+    # mail (SMTP, POP3)
+    "smtp_tls": _choice("auto", "required", "off"),
+    "pop3_tls": _choice("auto", "required", "off"),
 }
 
 

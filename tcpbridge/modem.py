@@ -20,7 +20,7 @@ and it hands the line to a L{tcpbridge.session.Session} in data mode.
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Type
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IReactorTCP, ITransport
+from twisted.internet.interfaces import IPushProducer, IReactorTCP, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -157,6 +157,8 @@ class Modem(CommandLineReceiver):
         """
         if self.trace is not None:
             self.trace(FROM_HOST, data)
+        if self.taking(data):
+            return
         if self.state == DATA:
             assert self.session is not None
             self.session.fromHost(data)
@@ -171,6 +173,8 @@ class Modem(CommandLineReceiver):
         Keep input for when the command (or close) in progress is done; but
         a bare ETX while a connection is being opened cancels it at once.
         """
+        if self.taking(data):
+            return
         if self.state == CONNECTING and ETX in data:
             at = data.index(ETX)
             self._pending += data[:at] + data[at + 1 :]
@@ -314,6 +318,18 @@ class Modem(CommandLineReceiver):
         """
         self.idle()
         self.running, self.activeProfile, self.state = service, pid, state
+
+    def streamToHost(self, producer: Optional[IPushProducer]) -> None:
+        """
+        Pause C{producer} while the host cannot take more (a mail streamed
+        to the host); L{None} gives that back to command mode's guard.
+        """
+        if self.transport is not None and producer is None:
+            self.transport.unregisterProducer()
+            self._guard.guard()
+        elif self.transport is not None:
+            self._guard.unguard()
+            self.transport.registerProducer(producer, True)
 
     def release(self) -> None:
         """

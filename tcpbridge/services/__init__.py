@@ -5,9 +5,11 @@ line below.
 """
 
 from tcpbridge.registry import register
-from tcpbridge.services import gsm, lines, standard, tcp
+from tcpbridge.services import gsm, lines, pop3, smtp, standard, tcp
 
 register(standard.Standard)
 register(tcp.TCP)
 register(gsm.GSM)
 register(lines.Lines)
+register(smtp.SMTP)
+register(pop3.POP3)
