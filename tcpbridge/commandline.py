@@ -9,7 +9,7 @@ discarded whole with one error.  Nothing the host types can stop it.
 Answers go back framed as C{ATV}, C{ATQ} and C{+CMEE} say.
 """
 
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 from twisted.internet.protocol import Protocol
 
@@ -42,10 +42,13 @@ class CommandLineReceiver(Protocol):
 
     def resetLine(self) -> None:
         """
-        Forget what is half typed.
+        Forget what is half typed, and any unsolicited code still held.
         """
         self._line = bytearray()
         self._overflow = False
+        self._unsolicited: List[str] = []
+        self.answering = False
+        self.crLast = False
 
     trace: Optional[Callable[[str, bytes], None]] = None
 
@@ -58,6 +61,8 @@ class CommandLineReceiver(Protocol):
             if not self.acceptingInput():
                 self.hold(data[i:])
                 break
+            # Whether the line that runs now ended with this byte's CR.
+            self.crLast = b == self.s3
             if b == self.s3:
                 if self.echo:
                     echo.append(b)
@@ -104,6 +109,7 @@ class CommandLineReceiver(Protocol):
             self.error(SYNTAX_ERROR)
             return
         self._previous = line
+        self.answering = True
         self.lineReceived(text)
 
     # -- answers ------------------------------------------------------------------
@@ -143,6 +149,33 @@ class CommandLineReceiver(Protocol):
             self.info("#CME ERROR: %d" % (code,))
         else:
             self.result("ERROR")
+
+    def unsolicited(self, text: str) -> None:
+        """
+        Send an unsolicited result code (C{+CREG: 1}) as soon as the line
+        is free: never between a command and its answer, nor while input
+        is not taken (data mode, a session closing); C{ATQ1} drops it.
+        """
+        if not self.quiet:
+            self._unsolicited.append(text)
+        self.sendUnsolicited()
+
+    def answered(self) -> None:
+        """
+        The running line has its final answer: what was held may go.
+        """
+        self.answering = False
+        self.sendUnsolicited()
+
+    def sendUnsolicited(self) -> None:
+        """
+        Send the unsolicited codes held, if the line is free now.
+        """
+        if self.answering or not self.acceptingInput():
+            return
+        held, self._unsolicited = self._unsolicited, []
+        for text in held:
+            self.info(text)
 
     # -- what a subclass provides ------------------------------------------------
 

@@ -246,6 +246,7 @@ class Modem(CommandLineReceiver):
         after, self._afterResult = self._afterResult, []
         for action in after:
             action()
+        self.answered()
 
     def afterResult(self, action: Callable[[], None]) -> None:
         """
@@ -392,6 +393,7 @@ class Modem(CommandLineReceiver):
             self._holding = False
             self.transport.resumeProducing()
         self._guard.guard()
+        self.sendUnsolicited()
         self._drain()
 
     # -- the serial line itself ---------------------------------------------
