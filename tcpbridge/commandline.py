@@ -19,6 +19,11 @@ from tcpbridge.trace import TO_HOST
 _ETX = 0x03
 _LF = 0x0A
 
+#: Seconds an LF may come after the CR that ended a command which handed
+#: the input over (to a data-mode session) and still be the command line's
+#: CR LF: a few characters' time at the slowest line speeds.
+LF_GRACE = 0.1
+
 
 class CommandLineReceiver(Protocol):
     """
@@ -49,6 +54,7 @@ class CommandLineReceiver(Protocol):
         self._unsolicited: List[str] = []
         self.answering = False
         self.crLast = False
+        self._lfBy: Optional[float] = None
 
     trace: Optional[Callable[[str, bytes], None]] = None
 
@@ -111,6 +117,24 @@ class CommandLineReceiver(Protocol):
         self._previous = line
         self.answering = True
         self.lineReceived(text)
+
+    def handOver(self, now: float) -> None:
+        """
+        The running command hands the host's input over (to a data-mode
+        session): an LF right after the CR that ended its line, already
+        here or due within L{LF_GRACE} seconds, belongs to the command line
+        (CR LF), not to what follows.
+        """
+        self._lfBy = now + LF_GRACE if self.answering and self.crLast else None
+
+    def handedOver(self, data: bytes, now: float) -> bytes:
+        """
+        The host's input after a hand-over, without the command line's LF.
+        """
+        lfBy, self._lfBy = self._lfBy, None
+        if lfBy is not None and data[:1] == b"\n" and now <= lfBy:
+            return data[1:]
+        return data
 
     # -- answers ------------------------------------------------------------------
 

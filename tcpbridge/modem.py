@@ -113,6 +113,7 @@ class Modem(CommandLineReceiver):
         self._pending = b""
         self._busy = False
         self._holding = False
+        self._reader: Optional[Callable[[bytes], None]] = None
         self._afterResult: List[Callable[[], None]] = []
 
     # -- settings saved with AT&W -------------------------------------------
@@ -152,27 +153,38 @@ class Modem(CommandLineReceiver):
         """
         if self.trace is not None:
             self.trace(FROM_HOST, data)
-        if self.state == DATA:
-            assert self.session is not None
-            self.session.fromHost(data)
-            return
-        if self._busy or self.state in (CLOSING, CONNECTING):
+        if self.acceptingInput():
+            self.commandInput(data)
+        else:
             self.hold(data)
-            return
-        self.commandInput(data)
 
     def hold(self, data: bytes) -> None:
         """
-        Keep input for when the command (or close) in progress is done; but
-        a bare ETX while a connection is being opened cancels it at once.
+        Input the command line does not take now: the session's in data
+        mode, the reader's while a command reads it itself (L{capture});
+        otherwise kept for when the command (or close) in progress is done,
+        but a bare ETX while a connection is being opened cancels it.
         """
-        if self.state == CONNECTING and ETX in data:
+        if self._reader is not None:
+            self._reader(self.handedOver(data, self.reactor.seconds()))
+        elif self.state == DATA:
+            assert self.session is not None
+            self.session.fromHost(self.handedOver(data, self.reactor.seconds()))
+        elif self.state == CONNECTING and ETX in data:
             at = data.index(ETX)
             self._pending += data[:at] + data[at + 1 :]
             assert self.running is not None
             self.running.cancel("cancelled by the host")
         else:
             self._pending += data
+
+    def capture(self, reader: Optional[Callable[[bytes], None]]) -> None:
+        """
+        While the running command waits, hand the host's input to C{reader}
+        (a text prompt) instead of holding it; L{None} ends that.
+        """
+        self._reader = reader
+        self.handOver(self.reactor.seconds())
 
     def acceptingInput(self) -> bool:
         return not self._busy and self.state in (IDLE, LISTENING)
@@ -339,6 +351,7 @@ class Modem(CommandLineReceiver):
         self._guard.unguard()
         session = self.session = Session(self, peer, dleMode, txDelay, description, finish)
         self.state = DATA
+        self.handOver(self.reactor.seconds())
         self.result(result)
         if not self._busy:
             self._drain()
