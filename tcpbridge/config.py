@@ -65,6 +65,12 @@ class BridgeConfig:
     tls_cert: Optional[str] = None
     tls_key: Optional[str] = None
     tls_ca: Optional[str] = None
+    # GSM: what identifies the SIM and its network (AT+CNUM, AT+CIMI,
+    # AT+CCID, AT+COPS).
+    own_number: str = ""
+    imsi: str = "001010000000000"
+    iccid: str = "8900101000000000000"
+    operator: str = "tcpbridge"
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -188,6 +194,24 @@ def _file(text: str) -> str:
     return text
 
 
+def _digits(low: int, high: int, plus: bool = False) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        digits = text[1:] if plus and text.startswith("+") else text
+        if not (low <= len(digits) <= high and all(c in "0123456789" for c in digits)):
+            raise ValueError(
+                "%r is not %d to %d digits%s" % (text, low, high, " (+ first allowed)" if plus else "")
+            )
+        return text
+
+    return parse
+
+
+def _name(text: str) -> str:
+    if len(text) > 16 or any(ord(c) < 32 or c == '"' for c in text):
+        raise ValueError("%r is not up to 16 printable characters without quotes" % (text,))
+    return text
+
+
 def _parity(text: str) -> str:
     return _choice("n", "e", "o", "m", "s")(text).upper()
 
@@ -221,6 +245,11 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "tls_cert": _file,
     "tls_key": _file,
     "tls_ca": _file,
+    # GSM: the SIM and its network.
+    "own_number": _digits(0, 20, plus=True),
+    "imsi": _digits(6, 15),
+    "iccid": _digits(18, 20),
+    "operator": _name,
 }
 
 

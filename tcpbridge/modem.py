@@ -43,7 +43,7 @@ from tcpbridge.session import Session
 from tcpbridge.splice import Throttle
 from tcpbridge.trace import FROM_HOST, Trace, openTrace
 
-_FORMS = {ACTION: "a", SET: "s", READ: "r"}
+_FORMS = {ACTION: "a", SET: "s", READ: "r", TEST: "t"}
 
 ETX = b"\x03"
 
@@ -274,7 +274,7 @@ class Modem(CommandLineReceiver):
     def _dispatch(self, command: Command) -> Optional[Deferred]:
         spec = registry.COMMANDS.get(command.name)
         if spec is not None:
-            if command.kind == TEST:
+            if command.kind == TEST and "t" not in spec.forms:
                 if spec.help:
                     self.info(spec.help)
                 return None

@@ -1529,9 +1529,13 @@ class CommandTestsMixin(ModemDriver):
 
     def test_helpEveryCommand(self) -> None:
         """
-        Every command of COMMANDS answers =? with its help line, if any, then OK.
+        Every command of COMMANDS answers =? with its help line, if any, then OK (unless it answers
+        =? itself).
         """
         for name, (method, forms, helpText) in COMMANDS.items():
+            if "t" in forms:
+                # The command answers =? itself (tested with its service).
+                continue
             answer = self.command(b"AT" + name.encode("ascii") + b"=?")
             expected = self.ok(helpText) if helpText else self.ok()
             self.assertEqual(answer, expected, name)

@@ -312,3 +312,137 @@ class StartTests(ModemCase):
         self.command(b"AT#TCPPORT=2323")
         self.assertEqual(self.command(b"AT#LTCPSTART"), OK)
         self.assertEqual(self.command(b"AT+CFUN=1"), line(b"#CME ERROR: 37123"))
+
+
+#: Each tail command, the configuration it is answered from, and the lines
+#: it answers before its OK.
+TAIL = [
+    (b"AT+CNUM", {}, []),
+    (b"AT+CNUM", {"own_number": "+447700900123"}, [b'+CNUM: "","+447700900123",145']),
+    (b"AT+CNUM", {"own_number": "07700900123"}, [b'+CNUM: "","07700900123",129']),
+    (b"AT+CNUM=?", {}, []),
+    (b"AT+CIMI", {}, [b"001010000000000"]),
+    (b"AT+CIMI", {"imsi": "208011234567890"}, [b"208011234567890"]),
+    (b"AT+CCID", {"iccid": "89330123456789012345"}, [b'+CCID: "89330123456789012345"']),
+    (b"AT+CCID?", {}, [b'+CCID: "8900101000000000000"']),
+    (b"AT+COPS?", {"operator": "Orange F"}, [b'+COPS: 0,0,"Orange F"']),
+    (b"AT+COPS=0", {}, []),
+    (b"AT+COPS=?", {}, [b'+COPS: (2,"tcpbridge","tcpbridge","00101"),,(0-4),(0-2)']),
+    (b"AT+CFUN?", {}, [b"+CFUN: 1"]),
+    (b"AT+CFUN=?", {}, [b"+CFUN: (0-1)"]),
+    (b"AT+CPIN=8189", {}, []),
+    (b'AT+CPIN="1234"', {}, []),
+    (b"AT+CPIN?", {}, [b"+CPIN: READY"]),
+    (b"AT+CGATT=?", {}, [b"+CGATT: (0-1)"]),
+    (b"AT+WIND=?", {}, [b"+WIND: (0-65535)"]),
+    (b"AT+CCLK=?", {}, [b'+CCLK: "yy/MM/dd,hh:mm:ss+zz"']),
+    (b'AT+CCLK="26/01/01,00:00:00+00"', {}, []),
+] + [(b"ATI%d" % (n,), {}, [b"tcpbridge Wavecom-compatible TCP bridge"]) for n in range(10)]
+
+
+class TailTests(ModemCase):
+    """
+    The GSM 07.07 / V.25ter tail answers as a healthy modem, from the
+    C{.ini} where a value identifies the modem or the SIM, in both result
+    code modes.
+    """
+
+    def test_verbose(self) -> None:
+        """
+        With ATV1 each command answers its lines framed in CR LF, then OK.
+        """
+        for command, config, lines in TAIL:
+            self.makeModem(**config)
+            self.command(b"ATE0")
+            self.assertEqual(
+                self.command(command), b"".join(line(l) for l in lines) + OK, command
+            )
+
+    def test_numeric(self) -> None:
+        """
+        With ATV0 each command answers its lines ended in CR LF, then 0 CR.
+        """
+        for command, config, lines in TAIL:
+            self.makeModem(**config)
+            self.command(b"ATE0V0")
+            self.assertEqual(
+                self.command(command), b"".join(l + b"\r\n" for l in lines) + b"0\r", command
+            )
+
+    def test_clock(self) -> None:
+        """
+        AT+CCLK? shows the box's clock in local time with the offset in quarters of an hour.
+        """
+        import time
+
+        self.reactor.advance(1767225600)  # 2026-01-01 00:00:00 UTC
+        now = time.localtime(self.reactor.seconds())
+        quarters = now.tm_gmtoff // 900
+        expected = '+CCLK: "%s%s%02d"' % (
+            time.strftime("%y/%m/%d,%H:%M:%S", now), "-" if quarters < 0 else "+", abs(quarters)
+        )
+        self.assertEqual(self.command(b"AT+CCLK?"), line(expected.encode()) + OK)
+        self.assertRegex(expected, r'^\+CCLK: "\d\d/\d\d/\d\d,\d\d:\d\d:\d\d[+-]\d\d"$')
+
+    def test_operatorRadioOff(self) -> None:
+        """
+        With the radio off, AT+COPS? names no operator.
+        """
+        self.command(b"AT+CFUN=0")
+        self.assertEqual(self.command(b"AT+COPS?"), line(b"+COPS: 0") + OK)
+
+    def test_badOperatorMode(self) -> None:
+        """
+        AT+COPS with a mode other than 0 to 4 answers 34882.
+        """
+        self.command(b"AT+CMEE=1")
+        self.assertEqual(self.command(b"AT+COPS=7"), line(b"#CME ERROR: 34882"))
+
+    def test_everyCommandTestForm(self) -> None:
+        """
+        Every command and parameter the bridge knows answers its =? form with OK; an unknown one
+        answers 34817.
+        """
+        self.command(b"AT+CMEE=1")
+        for name in list(registry.COMMANDS) + list(registry.PARAMETERS):
+            answer = self.command(b"AT" + name.encode("ascii") + b"=?")
+            self.assertTrue(answer.endswith(OK), (name, answer))
+        self.assertEqual(self.command(b"AT+CXYZ=?"), line(b"#CME ERROR: 34817"))
+
+
+class SIMConfigTests(SynchronousTestCase):
+    """
+    The C{.ini} keys that identify the SIM and its network.
+    """
+
+    def test_values(self) -> None:
+        """
+        Valid values are taken as given.
+        """
+        from tcpbridge.config import parseConfig
+
+        [bridge] = parseConfig(
+            "[bridge:a]\ndevice = pty:/tmp/x\nown_number = +33612345678\nimsi = 208011234567890\n"
+            "iccid = 89330123456789012345\noperator = Orange F\n"
+        )
+        self.assertEqual(
+            (bridge.own_number, bridge.imsi, bridge.iccid, bridge.operator),
+            ("+33612345678", "208011234567890", "89330123456789012345", "Orange F"),
+        )
+
+    def test_errors(self) -> None:
+        """
+        A malformed value is a configuration error naming the key.
+        """
+        from tcpbridge.config import ConfigError, parseConfig
+
+        for key, value in [
+            ("own_number", "call me"),
+            ("imsi", "12345"),
+            ("iccid", "89ab"),
+            ("operator", 'say "hi"'),
+        ]:
+            e = self.assertRaises(
+                ConfigError, parseConfig, "[bridge:a]\ndevice = pty:/tmp/x\n%s = %s\n" % (key, value)
+            )
+            self.assertIn("[bridge:a] %s:" % (key,), str(e))

@@ -11,6 +11,7 @@ stored, shown and saved, but not used; the registration and attach states
 are only what the host is told.
 """
 
+import time
 from typing import Optional, Tuple
 
 from tcpbridge.atcommands import READ, SET, Command, number
@@ -46,6 +47,11 @@ class GSM(Service):
         "+CGATT": CommandSpec("attach", "rs", "+CGATT: (0-1)"),
         "+CFUN": CommandSpec("cfun", "rs", "+CFUN: (0-1)"),
         "+CPOF": CommandSpec("cpof", "a"),
+        "+CNUM": CommandSpec("cnum", "a"),
+        "+CIMI": CommandSpec("cimi", "a"),
+        "+CCID": CommandSpec("ccid", "ar"),
+        "+COPS": CommandSpec("cops", "rst"),
+        "+CCLK": CommandSpec("cclk", "rs", '+CCLK: "yy/MM/dd,hh:mm:ss+zz"'),
         "#VSTATE": CommandSpec("vstate", "a"),
         "#DISPLAYIP": CommandSpec("displayip", "a"),
         "#CONNECTIONSTART": CommandSpec("connectionstart", "a"),
@@ -197,6 +203,53 @@ class GSM(Service):
 
     def accept(self, command: Command) -> None:
         pass
+
+    # -- the SIM and the network -----------------------------------------------
+
+    def cnum(self, command: Command) -> None:
+        """
+        The SIM's own number, if the C{.ini} gives one (else C{OK} alone,
+        as a SIM that does not hold it).
+        """
+        number = self.modem.config.own_number
+        if number:
+            kind = 145 if number.startswith("+") else 129
+            self.modem.info('+CNUM: "","%s",%d' % (number, kind))
+
+    def cimi(self, command: Command) -> None:
+        self.modem.info(self.modem.config.imsi)
+
+    def ccid(self, command: Command) -> None:
+        self.modem.info('+CCID: "%s"' % (self.modem.config.iccid,))
+
+    def cops(self, command: Command) -> None:
+        """
+        The operator the modem is registered with; a choice of operator is
+        accepted and changes nothing.
+        """
+        c = self.modem.config
+        if command.kind == READ:
+            self.modem.info('+COPS: 0,0,"%s"' % (c.operator,) if self.states()[0] else "+COPS: 0")
+        elif command.kind == SET:
+            if not command.args or command.args[0] not in ("0", "1", "2", "3", "4"):
+                raise ATError(BAD_VALUE)
+        else:
+            self.modem.info(
+                '+COPS: (2,"%s","%s","%s"),,(0-4),(0-2)' % (c.operator, c.operator, c.imsi[:5])
+            )
+
+    def cclk(self, command: Command) -> None:
+        """
+        The box's own clock, in local time; setting it is accepted and
+        changes nothing (the box's clock is the operator's).
+        """
+        if command.kind == READ:
+            now = time.localtime(self.modem.reactor.seconds())  # type: ignore[attr-defined]
+            quarters = now.tm_gmtoff // 900
+            self.modem.info(
+                '+CCLK: "%s%s%02d"'
+                % (time.strftime("%y/%m/%d,%H:%M:%S", now), "-" if quarters < 0 else "+", abs(quarters))
+            )
 
     def vstate(self, command: Command) -> None:
         connected = self.modem.session is not None
