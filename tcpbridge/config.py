@@ -15,6 +15,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from tcpbridge.parameters import BadValue, Value
 from tcpbridge.registry import PARAMETERS
+from tcpbridge.services.gsm import digits, operatorName
+from tcpbridge.smssink import checkMailAddress, checkServer, checkSink, mailSettingsProblem
 
 #: Which parameters the C{.ini} file can give power-on values (key: name).
 CONFIGURABLE = {name[1:].lower(): name for name in PARAMETERS if name.startswith("#")}
@@ -71,6 +73,16 @@ class BridgeConfig:
     imsi: str = "001010000000000"
     iccid: str = "8900101000000000000"
     operator: str = "tcpbridge"
+    # SMS: where the messages go, and the SMTP server of a mailto: sink.
+    # smtpserv, smtpport, smtpun, smtppw and senderaddr are the power-on
+    # values of the mail service's AT#SMTP... parameters: merge them with
+    # those parameters when the mail service has them.
+    sms: str = "log"
+    smtpserv: str = ""
+    smtpport: int = 25
+    smtpun: str = ""
+    smtppw: str = ""
+    senderaddr: str = ""
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -194,24 +206,6 @@ def _file(text: str) -> str:
     return text
 
 
-def _digits(low: int, high: int, plus: bool = False) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        digits = text[1:] if plus and text.startswith("+") else text
-        if not (low <= len(digits) <= high and all(c in "0123456789" for c in digits)):
-            raise ValueError(
-                "%r is not %d to %d digits%s" % (text, low, high, " (+ first allowed)" if plus else "")
-            )
-        return text
-
-    return parse
-
-
-def _name(text: str) -> str:
-    if len(text) > 16 or any(ord(c) < 32 or c == '"' for c in text):
-        raise ValueError("%r is not up to 16 printable characters without quotes" % (text,))
-    return text
-
-
 def _parity(text: str) -> str:
     return _choice("n", "e", "o", "m", "s")(text).upper()
 
@@ -246,10 +240,17 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "tls_key": _file,
     "tls_ca": _file,
     # GSM: the SIM and its network.
-    "own_number": _digits(0, 20, plus=True),
-    "imsi": _digits(6, 15),
-    "iccid": _digits(18, 20),
-    "operator": _name,
+    "own_number": digits(0, 20, plus=True),
+    "imsi": digits(6, 15),
+    "iccid": digits(18, 20),
+    "operator": operatorName,
+    # SMS: the sink, and the SMTP server of a mailto: sink (see BridgeConfig).
+    "sms": checkSink,
+    "smtpserv": checkServer,
+    "smtpport": _integer(1, 65535),
+    "smtpun": str,
+    "smtppw": str,
+    "senderaddr": checkMailAddress,
 }
 
 
@@ -381,7 +382,11 @@ def parseConfig(text: str, filename: str = "<config>") -> List[BridgeConfig]:
             raise ConfigError("%s: [%s] tls_cert: missing (tls_key needs it)" % (filename, section))
         if "tls_cert" in values:
             _checkTLS(values, "%s: [%s]" % (filename, section))
-        bridges.append(BridgeConfig(name=name, parameters=parameters, **values))  # type: ignore[arg-type]
+        bridge = BridgeConfig(name=name, parameters=parameters, **values)  # type: ignore[arg-type]
+        problem = mailSettingsProblem(bridge)
+        if problem is not None:
+            raise ConfigError("%s: [%s] %s" % (filename, section, problem))
+        bridges.append(bridge)
     if not bridges:
         raise ConfigError("%s: no [%sNAME] section: nothing to run" % (filename, SECTION_PREFIX))
     return bridges

@@ -12,7 +12,7 @@ are only what the host is told.
 """
 
 import time
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from tcpbridge.atcommands import READ, SET, Command, number
 from tcpbridge.parameters import Parameter, integer, ipv4, runParameter, text
@@ -288,3 +288,29 @@ class GSM(Service):
         self.modem.idle()
         if self.modem.config.link == "explicit":
             self.modem.linkUp = False
+
+
+def digits(low: int, high: int, plus: bool = False) -> Callable[[str], str]:
+    """
+    A checker of the C{.ini}'s numbers that identify the SIM: C{low} to
+    C{high} digits (C{plus}: a C{+} may come first).
+    """
+
+    def parse(text: str) -> str:
+        body = text[1:] if plus and text.startswith("+") else text
+        if not (low <= len(body) <= high and all(c in "0123456789" for c in body)):
+            first = " (+ first allowed)" if plus else ""
+            raise ValueError("%r is not %d to %d digits%s" % (text, low, high, first))
+        return text
+
+    return parse
+
+
+def operatorName(text: str) -> str:
+    """
+    Check the operator's name of the C{.ini}: up to 16 characters, no
+    quote.
+    """
+    if len(text) > 16 or any(ord(c) < 32 or c == '"' for c in text):
+        raise ValueError("%r is not up to 16 printable characters without quotes" % (text,))
+    return text
