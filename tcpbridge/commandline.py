@@ -6,7 +6,9 @@ A line ends with S3 (CR); an LF is ignored; S5 (backspace) deletes the last
 character; C{A/} repeats the previous line at once; a bare ETX is reported
 on its own; echo is the modem's (C{ATE}); a line over the limit is
 discarded whole with one error.  Nothing the host types can stop it.
-Answers go back framed as C{ATV}, C{ATQ} and C{+CMEE} say.
+Answers go back framed as C{ATV}, C{ATQ} and C{+CMEE} say; unsolicited
+codes wait until no line is being answered.  When a command hands the
+input over (to a data-mode session), the LF of its CR LF stays behind.
 """
 
 from typing import Callable, List, Optional
