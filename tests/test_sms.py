@@ -225,6 +225,23 @@ class SMSTests(SerialSide, SynchronousTestCase):
         self.assertEqual(self.command(b"AT+CMGS=?"), OK)
 
 
+    def test_noLateAnswer(self) -> None:
+        """
+        A sink's answer after the serial line was lost is not written to the line that came back,
+        and commands run.
+        """
+        RecordingSink.outcome = Deferred()
+        self.command(b"AT+CMGF=1")
+        self.command(b'AT+CMGS="123"')
+        self.send(b"hi\x1a")
+        self.modem.connectionLost(None)
+        self.transport = StringTransport()
+        self.modem.makeConnection(self.transport)
+        RecordingSink.outcome.callback(None)
+        self.assertEqual(self.written(), b"")
+        self.assertEqual(self.command(b"AT"), OK)
+
+
 class SinkConfigTests(SynchronousTestCase):
     """
     The C{sms} key and the SMTP settings of a mailto: sink, as the C{.ini}
@@ -271,3 +288,4 @@ class SinkConfigTests(SynchronousTestCase):
         ]:
             e = self.assertRaises(ConfigError, self.parse, lines)
             self.assertIn("[bridge:a] %s:" % (key,), str(e))
+

@@ -108,7 +108,9 @@ class SMS(Service):
         _shared("+CSMP", "17,167,0,0", numbers(4), "(0-255),(0-255),(0-255),(0-255)"),
     ]
 
+    #: The message being typed, and the one the sink is taking.
     entry: Optional[Entry] = None
+    sending: Optional[Entry] = None
     #: The reference the next message gets (0 to 255, then round again).
     reference = 1
 
@@ -216,8 +218,10 @@ class SMS(Service):
             return
 
         def sent(result: object) -> None:
-            m.info("+CMGS: %d" % (message.reference,))
-            entry.answer.callback(None)
+            if self.sending is entry:
+                self.sending = None
+                m.info("+CMGS: %d" % (message.reference,))
+                entry.answer.callback(None)
 
         def failed(f: Failure) -> None:
             self.log.warn(
@@ -227,16 +231,21 @@ class SMS(Service):
                 to=message.to,
                 error=f.getErrorMessage(),
             )
-            entry.answer.callback(self.refuse(UNKNOWN_ERROR))
+            if self.sending is entry:
+                self.sending = None
+                entry.answer.callback(self.refuse(UNKNOWN_ERROR))
 
+        self.sending = entry
         d = makeSink(m.config, m.reactor).deliver(message)
         d.addTimeout(SINK_TIMEOUT, m.reactor).addCallbacks(sent, failed)
 
     def shutdown(self) -> None:
-        # The line is lost: the message being typed is dropped.
+        # The line is lost: the message being typed is dropped, and one
+        # being sent is no longer answered (there is no one to answer).
         if self.entry is not None:
             self.modem.capture(None)
             self.entry = None
+        self.sending = None
 
 
 def decodePDU(typed: bytes, length: int, overflow: bool) -> Submit:
