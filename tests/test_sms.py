@@ -186,15 +186,32 @@ class SMSTests(SerialSide, SynchronousTestCase):
 
     def test_logSink(self) -> None:
         """
-        The default sink logs one line with the number and the text.
+        The default sink logs one line with the number and the text, for text messages and for
+        7-bit and UCS-2 PDUs.
         """
         self.makeModem()
         self.command(b"AT+CMGF=1")
         self.command(b'AT+CMGS="+33612345678"')
         with capturedLogs() as events:
             self.assertEqual(self.send(b"Door open\x1a"), line(b"+CMGS: 1") + OK)
-        [event] = [e for e in events if "SMS" in e.get("log_format", "")]
-        self.assertEqual((event["to"], event["text"]), ("+33612345678", "Door open"))
+        body = "Porte ouverte ⚠".encode("utf-16-be")
+        ucs2 = "0001000B913316325476F80008%02X" % (len(body),) + body.hex()
+        self.command(b"AT+CMGF=0")
+        with capturedLogs() as more:
+            for pdu in (HELLO, ucs2.encode()):
+                self.command(b"AT+CMGS=%d" % (len(pdu) // 2 - 1,))
+                self.send(pdu + b"\x1a")
+        logged = [
+            (e["to"], e["text"]) for e in events + more if "SMS" in e.get("log_format", "")
+        ]
+        self.assertEqual(
+            logged,
+            [
+                ("+33612345678", "Door open"),
+                ("+46708251358", "hellohello"),
+                ("+33612345678", "Porte ouverte ⚠"),
+            ],
+        )
 
     def test_lineLost(self) -> None:
         """
