@@ -7,10 +7,12 @@ ends a line too, unless it follows a CR (CR LF ends one line, not two); S5 (back
 character; C{A/} repeats the previous line at once; a bare ETX is reported
 on its own; echo is the modem's (C{ATE}); a line over the limit is
 discarded whole with one error.  Nothing the host types can stop it.
-Answers go back framed as C{ATV}, C{ATQ} and C{+CMEE} say.
+Answers go back framed as C{ATV}, C{ATQ} and C{+CMEE} say; unsolicited
+codes wait until no line is being answered.  When a command hands the
+input over (to a data-mode session), the LF of its CR LF stays behind.
 """
 
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 from twisted.internet.protocol import Protocol
 
@@ -19,6 +21,11 @@ from tcpbridge.trace import TO_HOST
 
 _ETX = 0x03
 _LF = 0x0A
+
+#: Seconds an LF may come after the CR that ended a command which handed
+#: the input over (to a data-mode session) and still be the command line's
+#: CR LF: a few characters' time at the slowest line speeds.
+LF_GRACE = 0.1
 
 
 class CommandLineReceiver(Protocol):
@@ -42,18 +49,19 @@ class CommandLineReceiver(Protocol):
     _previous = b""
     #: Whether an LF alone ends a line (C{line_end = cr-or-lf}).
     lfEnds = False
-    _afterCR = False
     #: Errors answered (C{ERROR} or C{#CME ERROR}), for the metrics.
     errorsSent = 0
 
     def resetLine(self) -> None:
         """
-        Forget what is half typed.
+        Forget what is half typed, and any unsolicited code still held.
         """
         self._line = bytearray()
         self._overflow = False
-        self._taker: Optional[Callable[[bytes], None]] = None
-        self._takerFresh = False
+        self._unsolicited: List[str] = []
+        self.answering = False
+        self.crLast = False
+        self._lfBy: Optional[float] = None
 
     trace: Optional[Callable[[str, bytes], None]] = None
 
@@ -66,7 +74,9 @@ class CommandLineReceiver(Protocol):
             if not self.acceptingInput():
                 self.hold(data[i:])
                 break
-            afterCR, self._afterCR = self._afterCR, b == self.s3
+            # Whether the line that runs now ended with this byte's CR (and
+            # so whether an LF now is the second half of a CR LF).
+            afterCR, self.crLast = self.crLast, b == self.s3
             if b == self.s3 or (b == _LF and self.lfEnds and not afterCR):
                 if self.echo:
                     echo.append(b)
@@ -113,41 +123,26 @@ class CommandLineReceiver(Protocol):
             self.error(SYNTAX_ERROR)
             return
         self._previous = line
+        self.answering = True
         self.lineReceived(text)
 
-    # -- text a command takes for itself -------------------------------------
+    def handOver(self, now: float) -> None:
+        """
+        The running command hands the host's input over (to a data-mode
+        session): an LF right after the CR that ended its line, already
+        here or due within L{LF_GRACE} seconds, belongs to the command line
+        (CR LF), not to what follows.
+        """
+        self._lfBy = now + LF_GRACE if self.answering and self.crLast else None
 
-    def takeInput(self, taker: Callable[[bytes], None]) -> None:
+    def handedOver(self, data: bytes, now: float) -> bytes:
         """
-        Hand the host's next bytes, unframed and unechoed, to C{taker} until
-        it calls L{endInput} (text ended by Ctrl-Z, a mail body ended by its
-        end mark).  An LF right after the CR that ended the command belongs
-        to the command line: it is dropped.
+        The host's input after a hand-over, without the command line's LF.
         """
-        self._taker, self._takerFresh = taker, True
-
-    def taking(self, data: bytes) -> bool:
-        """
-        Give C{data} to the taker, if there is one; whether there was.
-        """
-        if self._taker is None:
-            return False
-        if self._takerFresh and data:
-            self._takerFresh = False
-            if data[:1] == b"\n":
-                data = data[1:]
-        if data:
-            self._taker(data)
-        return True
-
-    def endInput(self, rest: bytes = b"") -> None:
-        """
-        The taker has its input; C{rest}, the bytes that followed its end,
-        is command input again (held while the command still runs).
-        """
-        self._taker = None
-        if rest:
-            self.hold(rest)
+        lfBy, self._lfBy = self._lfBy, None
+        if lfBy is not None and data[:1] == b"\n" and now <= lfBy:
+            return data[1:]
+        return data
 
     # -- answers ------------------------------------------------------------------
 
@@ -187,6 +182,33 @@ class CommandLineReceiver(Protocol):
             self.info("#CME ERROR: %d" % (code,))
         else:
             self.result("ERROR")
+
+    def unsolicited(self, text: str) -> None:
+        """
+        Send an unsolicited result code (C{+CREG: 1}) as soon as the line
+        is free: never between a command and its answer, nor while input
+        is not taken (data mode, a session closing); C{ATQ1} drops it.
+        """
+        if not self.quiet:
+            self._unsolicited.append(text)
+        self.sendUnsolicited()
+
+    def answered(self) -> None:
+        """
+        The running line has its final answer: what was held may go.
+        """
+        self.answering = False
+        self.sendUnsolicited()
+
+    def sendUnsolicited(self) -> None:
+        """
+        Send the unsolicited codes held, if the line is free now.
+        """
+        if self.answering or not self.acceptingInput():
+            return
+        held, self._unsolicited = self._unsolicited, []
+        for text in held:
+            self.info(text)
 
     # -- what a subclass provides ------------------------------------------------
 

@@ -15,6 +15,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from tcpbridge.parameters import BadValue, Value
 from tcpbridge.registry import PARAMETERS
+from tcpbridge.services.gsm import digits, operatorName
+from tcpbridge.smssink import checkSink
 
 #: Which parameters the C{.ini} file can give power-on values (key: name).
 CONFIGURABLE = {name[1:].lower(): name for name in PARAMETERS if name.startswith("#")}
@@ -76,6 +78,15 @@ class BridgeConfig:
     # mail (SMTP, POP3)
     smtp_tls: str = "auto"
     pop3_tls: str = "auto"
+    # GSM: what identifies the SIM and its network (AT+CNUM, AT+CIMI,
+    # AT+CCID, AT+COPS).
+    own_number: str = ""
+    imsi: str = "001010000000000"
+    iccid: str = "8900101000000000000"
+    operator: str = "tcpbridge"
+    # SMS: where the messages go (a mailto: sink sends through the mail
+    # service's SMTP parameters).
+    sms: str = "log"
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -240,6 +251,13 @@ KEYS: Dict[str, Callable[[str], object]] = {
     # mail (SMTP, POP3)
     "smtp_tls": _choice("auto", "required", "off"),
     "pop3_tls": _choice("auto", "required", "off"),
+    # GSM: the SIM and its network.
+    "own_number": digits(0, 20, plus=True),
+    "imsi": digits(6, 15),
+    "iccid": digits(18, 20),
+    "operator": operatorName,
+    # SMS: the sink.
+    "sms": checkSink,
 }
 
 

@@ -44,7 +44,7 @@ from tcpbridge.session import Session
 from tcpbridge.splice import Throttle
 from tcpbridge.trace import FROM_HOST, Trace, openTrace
 
-_FORMS = {ACTION: "a", SET: "s", READ: "r"}
+_FORMS = {ACTION: "a", SET: "s", READ: "r", TEST: "t"}
 
 ETX = b"\x03"
 
@@ -118,6 +118,7 @@ class Modem(CommandLineReceiver):
         self._pending = b""
         self._busy = False
         self._holding = False
+        self._reader: Optional[Callable[[bytes], None]] = None
         self._afterResult: List[Callable[[], None]] = []
 
     # -- settings saved with AT&W -------------------------------------------
@@ -157,31 +158,38 @@ class Modem(CommandLineReceiver):
         """
         if self.trace is not None:
             self.trace(FROM_HOST, data)
-        if self.taking(data):
-            return
-        if self.state == DATA:
-            assert self.session is not None
-            self.session.fromHost(data)
-            return
-        if self._busy or self.state in (CLOSING, CONNECTING):
+        if self.acceptingInput():
+            self.commandInput(data)
+        else:
             self.hold(data)
-            return
-        self.commandInput(data)
 
     def hold(self, data: bytes) -> None:
         """
-        Keep input for when the command (or close) in progress is done; but
-        a bare ETX while a connection is being opened cancels it at once.
+        Input the command line does not take now: the session's in data
+        mode, the reader's while a command reads it itself (L{capture});
+        otherwise kept for when the command (or close) in progress is done,
+        but a bare ETX while a connection is being opened cancels it.
         """
-        if self.taking(data):
-            return
-        if self.state == CONNECTING and ETX in data:
+        if self._reader is not None:
+            self._reader(self.handedOver(data, self.reactor.seconds()))
+        elif self.state == DATA:
+            assert self.session is not None
+            self.session.fromHost(self.handedOver(data, self.reactor.seconds()))
+        elif self.state == CONNECTING and ETX in data:
             at = data.index(ETX)
             self._pending += data[:at] + data[at + 1 :]
             assert self.running is not None
             self.running.cancel("cancelled by the host")
         else:
             self._pending += data
+
+    def capture(self, reader: Optional[Callable[[bytes], None]]) -> None:
+        """
+        While the running command waits, hand the host's input to C{reader}
+        (a text prompt) instead of holding it; L{None} ends that.
+        """
+        self._reader = reader
+        self.handOver(self.reactor.seconds())
 
     def acceptingInput(self) -> bool:
         return not self._busy and self.state in (IDLE, LISTENING)
@@ -255,6 +263,7 @@ class Modem(CommandLineReceiver):
         after, self._afterResult = self._afterResult, []
         for action in after:
             action()
+        self.answered()
 
     def afterResult(self, action: Callable[[], None]) -> None:
         """
@@ -270,7 +279,7 @@ class Modem(CommandLineReceiver):
     def _dispatch(self, command: Command) -> Optional[Deferred]:
         spec = registry.COMMANDS.get(command.name)
         if spec is not None:
-            if command.kind == TEST:
+            if command.kind == TEST and "t" not in spec.forms:
                 if spec.help:
                     self.info(spec.help)
                 return None
@@ -359,6 +368,7 @@ class Modem(CommandLineReceiver):
         self._guard.unguard()
         session = self.session = Session(self, peer, dleMode, txDelay, description, finish)
         self.state = DATA
+        self.handOver(self.reactor.seconds())
         self.result(result)
         if not self._busy:
             self._drain()
@@ -413,6 +423,7 @@ class Modem(CommandLineReceiver):
             self._holding = False
             self.transport.resumeProducing()
         self._guard.guard()
+        self.sendUnsolicited()
         self._drain()
 
     # -- the serial line itself ---------------------------------------------

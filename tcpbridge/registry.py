@@ -30,7 +30,8 @@ class CommandSpec(NamedTuple):
     """
     One command: the method of its service that runs it, the forms it
     takes (a: action C{AT#X}, s: set C{AT#X=...}, r: read C{AT#X?};
-    C{=?} always works) and what C{=?} shows.
+    C{=?} always works) and what C{=?} shows (t: the method answers
+    C{=?} itself).
     """
 
     handler: str

@@ -279,3 +279,21 @@ class FirstSessionTests(TestCase):
         reason = yield peer.ended()
         self.assertIsInstance(reason, ProcessDone, peer.describe())
         self.assertEqual((yield host.command(b"AT")), b"AT\r" + OK)
+
+
+class KnownCommandsTests(SynchronousTestCase):
+    """
+    The README's list of known commands is the registry's.
+    """
+
+    def test_everyCommandListed(self) -> None:
+        """
+        Every command and parameter a service registers is in the README's "Known commands", and
+        nothing else is.
+        """
+        from tcpbridge.registry import COMMANDS
+
+        text = read("README.rst")
+        section = text[text.index("Known commands\n") : text.index("Configuration\n---")]
+        listed = {name[2:] for name in re.findall(r"``(AT[^`]*)``", section)} - {""}
+        self.assertEqual(sorted(listed), sorted(set(COMMANDS) | set(PARAMETERS)))

@@ -5,7 +5,7 @@ line below.
 """
 
 from tcpbridge.registry import register
-from tcpbridge.services import gsm, lines, pop3, smtp, standard, tcp
+from tcpbridge.services import gsm, lines, pop3, sms, smtp, standard, tcp
 
 register(standard.Standard)
 register(tcp.TCP)
@@ -13,3 +13,4 @@ register(gsm.GSM)
 register(lines.Lines)
 register(smtp.SMTP)
 register(pop3.POP3)
+register(sms.SMS)

@@ -195,7 +195,8 @@ class SMTP(Service):
                 typed.extend(data[:end])
             if not ends:
                 return
-            m.endInput(data[end + 1 :])
+            m.capture(None)
+            m.hold(data[end + 1 :])
             if data[end : end + 1] == mail.ESC:
                 done.callback(None)
                 return
@@ -206,7 +207,7 @@ class SMTP(Service):
             else:
                 done.callback(None)
 
-        m.takeInput(take)
+        m.capture(take)
         return done
 
     # -- sending ----------------------------------------------------------------
@@ -273,7 +274,8 @@ class SMTP(Service):
                 spool.close()
             if rest is None:
                 return
-            m.endInput(rest)
+            m.capture(None)
+            m.hold(rest)
             if spool.closed:
                 done.errback(ATError(mail.MESSAGE_REFUSED))
                 return
@@ -281,7 +283,7 @@ class SMTP(Service):
             self.deliver(recipients, spool).chainDeferred(done)
 
         m.result("Ok_Info_WaitingForData")
-        m.takeInput(take)
+        m.capture(take)
         return self._finish(done)
 
     def _finish(self, sent: Deferred) -> Deferred:
