@@ -65,6 +65,8 @@ class BridgeConfig:
     tls_cert: Optional[str] = None
     tls_key: Optional[str] = None
     tls_ca: Optional[str] = None
+    # The FTP service (AT#FTPGET, AT#FTPPUT).
+    ftp_timeout: float = 180.0
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -221,6 +223,8 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "tls_cert": _file,
     "tls_key": _file,
     "tls_ca": _file,
+    # The FTP service (AT#FTPGET, AT#FTPPUT).
+    "ftp_timeout": _seconds,
 }
 
 
