@@ -34,6 +34,7 @@ class Client(ftp.FTPClient):
 
     def __init__(self, reactor: Any, passive: bool, onReply: Callable[[bytes], None]) -> None:
         ftp.FTPClient.__init__(self, passive=int(passive))
+        self.reactor = reactor
         self.connectFactory = reactor.connectTCP  # type: ignore[assignment]
         self.onReply = onReply
         self.lost: Optional[Failure] = None
@@ -41,6 +42,25 @@ class Client(ftp.FTPClient):
     def queueLogin(self, username: str, password: str) -> None:
         # Logging in is the transfer's first step, not the constructor's.
         pass
+
+    def generatePortCommand(self, portCmd: Any) -> None:
+        """
+        Listen for an active-mode data connection: unlike Twisted's own,
+        with the reactor given, only on the address the control connection
+        uses, and only for the server's address.
+        """
+        host = self.transport.getHost().host
+        factory = _DataPortFactory(self.transport.getPeer().host)
+        factory.protocol = portCmd.protocol
+        listener = factory.port = self.reactor.listenTCP(0, factory, interface=host)
+
+        def listenerFail(error: Any) -> Any:
+            if listener.connected:
+                listener.loseConnection()
+            return error
+
+        portCmd.fail = listenerFail
+        portCmd.text = "PORT " + ftp.encodeHostPort(host, listener.getHost().port)
 
     def lineReceived(self, line: bytes) -> None:
         if _REPLY.match(line):
@@ -50,6 +70,20 @@ class Client(ftp.FTPClient):
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
         self.lost = reason
         ftp.FTPClient.connectionLost(self, reason)
+
+
+class _DataPortFactory(ftp.FTPDataPortFactory):
+    """
+    Takes the one active-mode data connection, from the server only.
+    """
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+
+    def buildProtocol(self, addr: Any) -> Any:
+        if getattr(addr, "host", None) != self.server:
+            return None
+        return ftp.FTPDataPortFactory.buildProtocol(self, addr)
 
 
 def replyCode(failure: Failure) -> Optional[int]:
@@ -191,6 +225,14 @@ class DataLink:
         if self.lostReason is not None:
             self.reactor.callLater(0, self._deliver)
         else:
+            self.transport.abortConnection()
+
+    def fail(self) -> None:
+        """
+        The transfer failed: drop the data connection (the session then
+        ends as L{lost} says).
+        """
+        if self.transport is not None and self.lostReason is None:
             self.transport.abortConnection()
 
     def getPeer(self) -> IAddress:

@@ -26,7 +26,8 @@ class TestFTP(ftp.FTP):
     Twisted's FTP server protocol, with two changes for the tests: ASCII
     downloads work (Twisted's own conversion fails on Python 3: it looks
     for a text line separator in bytes), and a download's data connection
-    is aborted once C{factory.dropAfter} bytes are sent, if that is set.
+    (or an upload's) is aborted once C{factory.dropAfter} bytes have
+    crossed it, if that is set.
     """
 
     def ftp_RETR(self, path: str) -> Deferred:
@@ -56,6 +57,22 @@ class TestFTP(ftp.FTP):
             return ftp.FTP.ftp_RETR(self, path)
         finally:
             self.binary = not ascii
+
+    def ftp_STOR(self, path: str) -> Deferred:
+        dtp = self.dtpInstance
+        limit = getattr(self.factory, "dropAfter", None)
+        if dtp is not None and limit is not None:
+            receive = dtp.dataReceived
+            taken = [0]
+
+            def dropping(data: bytes) -> None:
+                taken[0] += len(data)
+                receive(data)
+                if taken[0] >= limit:
+                    dtp.transport.abortConnection()
+
+            dtp.dataReceived = dropping  # type: ignore[method-assign]
+        return ftp.FTP.ftp_STOR(self, path)
 
 
 class FTPServer:

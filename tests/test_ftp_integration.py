@@ -4,11 +4,13 @@ real pty, against a real FTP server (Twisted's own) on loopback started by
 each test.
 """
 
+import hashlib
 import os
 from typing import Any, Generator, Tuple
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.task import deferLater
 from twisted.python.filepath import FilePath
 from twisted.trial.unittest import TestCase
 
@@ -33,6 +35,14 @@ BIG = 10 * (1 << 20)
 
 def cme(code: int) -> bytes:
     return b"\r\n#CME ERROR: %d\r\n" % (code,)
+
+
+def rss() -> int:
+    """
+    This process's resident memory, in bytes (the bridge runs in it).
+    """
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def escapeRich(size: int) -> bytes:
@@ -63,7 +73,7 @@ class FTPTests(SameBytesMixin, BridgeHarness, TestCase):
         A bridge whose host has set the FTP server, user and password, with
         CME errors on.
         """
-        service, host = self.startBridge(**config)
+        self.service, host = self.startBridge(**config)
         yield self.hello(host)
         yield self.setting(host, b"AT+CMEE=1")
         yield self.setting(host, b'AT#FTPSERV="127.0.0.1"')
@@ -292,3 +302,98 @@ class FTPTests(SameBytesMixin, BridgeHarness, TestCase):
         host.write(b"abc" + ETX)
         self.assertEqual((yield host.result()), OK)
         self.assertEqual(server.home.child("up.bin").getContent(), b"abc")
+
+    @inlineCallbacks
+    def test_uploadDataConnectionDropped(self) -> Generator[Deferred, Any, None]:
+        """
+        A server that drops an upload's data connection mid-file: the host
+        sends the rest of its file and its ETX, and gets 37954 (no ETX
+        before it); the rest of the file is never read as commands.
+        """
+        server = self.startServer(dropAfter=100000)
+        host = yield self.ready(server.port)
+        yield self.setting(host, b'AT#FTPPUTFILENAME="up.bin"')
+        host.write(b"AT#FTPPUT\r")
+        yield host.until(WAITING)
+        yield deferLater(reactor, 0.2, lambda: None)
+        host.write(dle.encode(b"AT+CGMI\r" * 200000) + ETX)
+        self.assertEqual((yield host.result(BULK_WAIT)), cme(37954))
+        self.assertEqual((yield host.command(b"AT")), OK)
+
+    @inlineCallbacks
+    def test_hostCancelsWhileConnecting(self) -> Generator[Deferred, Any, None]:
+        """
+        A bare ETX while the server has not answered gives up the transfer:
+        C{OK}, and command mode.
+        """
+        mute = listenMute(reactor)
+        self.addCleanup(mute.stopListening)
+        host = yield self.ready(mute.getHost().port)
+        yield self.setting(host, b'AT#FTPGETFILENAME="x"')
+        host.write(b"AT#FTPGET\r")
+        yield deferLater(reactor, 0.3, lambda: None)
+        host.write(ETX)
+        self.assertEqual((yield host.result()), OK)
+        self.assertEqual((yield host.command(b"AT")), OK)
+
+    @inlineCallbacks
+    def test_hostAbandonsDownload(self) -> Generator[Deferred, Any, None]:
+        """
+        A bare ETX from the host during a download abandons the rest of the
+        file: no ETX comes back, and the answer is 37954.
+        """
+        server = self.startServer()
+        data = escapeRich(8 << 20)
+        server.home.child("big.bin").setContent(data)
+        host = yield self.ready(server.port)
+        yield self.setting(host, b'AT#FTPGETFILENAME="big.bin"')
+        host.write(b"AT#FTPGET\r")
+        yield host.until(DATA_BEGIN)
+        host.write(ETX)
+        received = yield host.until(cme(37954), BULK_WAIT)
+        payload, rest = dle.Decoder().feed(received)
+        self.assertIsNone(rest)
+        payload = payload[: -len(cme(37954))]
+        self.assertLess(len(payload), len(data))
+        self.assertEqual(payload, data[: len(payload)])
+        self.assertEqual((yield host.command(b"AT")), OK)
+        self.flushLoggedErrors(Exception)
+
+    @inlineCallbacks
+    def test_hostStopsReading(self) -> Generator[Deferred, Any, None]:
+        """
+        A host that stops reading for 5 s during a 32 MB download holds
+        the transfer: the bridge takes almost nothing from the server
+        meanwhile and its memory grows by less than 16 MB; then the whole
+        file arrives intact.
+        """
+        server = self.startServer()
+        data = os.urandom(32 << 20)
+        server.home.child("big.bin").setContent(data)
+        host = yield self.ready(server.port)
+        yield self.setting(host, b'AT#FTPGETFILENAME="big.bin"')
+        host.write(b"AT#FTPGET\r")
+        yield host.until(DATA_BEGIN)
+        digest = hashlib.sha256()
+        decoder = dle.Decoder()
+        first, rest = decoder.feed((yield host.count(1 << 20, BULK_WAIT)))
+        digest.update(first)
+        splice = self.service.modem.session.splice
+        host.transport.pauseProducing()
+        yield deferLater(reactor, 0.5, lambda: None)
+        before, taken = rss(), splice.sentToHost
+        yield deferLater(reactor, 4.5, lambda: None)
+        grown, took = rss() - before, splice.sentToHost - taken
+        self.assertLess(grown, 16 << 20, "memory grew while the host did not read")
+        self.assertLess(took, 1 << 20, "the bridge read on from the server")
+        self.assertLess(splice.sentToHost, len(data) // 2)
+        host.transport.resumeProducing()
+        while rest is None:
+            chunk = yield host.count(min(len(host.pending) or 1, 1 << 20), BULK_WAIT)
+            payload, rest = decoder.feed(chunk)
+            digest.update(payload)
+            # Keep the host's memory flat too.
+            del host.received[: host.cursor]
+            host.cursor = 0
+        self.assertEqual(digest.hexdigest(), hashlib.sha256(data).hexdigest())
+        self.assertEqual(rest + (yield host.count(len(OK) - len(rest))), OK)

@@ -284,6 +284,9 @@ class Transfer:
         return d
 
     def _settle(self, d: Deferred) -> None:
+        if self.upload and self.link.dropped and self._outcome is OK:
+            # The data connection closed before the host's end of file.
+            self._outcome = TRANSFER_FAILED
         if self._outcome is OK:
             d.callback(OK)
         else:
@@ -353,7 +356,7 @@ class Transfer:
                     self.answer.errback(ATError(code))
             return
         if not self.session.ended:
-            self.link.abortConnection()
+            self.link.fail()
         self._outcome = OK if code is None else code
         finishing, self._finishing = self._finishing, []
         for d in finishing:
