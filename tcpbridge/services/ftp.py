@@ -206,7 +206,8 @@ class Transfer:
         try:
             reply = yield c.queueStringCommand("USER " + (self.user or "anonymous"))
             if not reply[-1].startswith("230"):
-                yield c.queueStringCommand("PASS " + (self.password or "anonymous@"))
+                anonymous = "" if self.user else "anonymous@"
+                yield c.queueStringCommand("PASS " + (self.password or anonymous))
             step = TRANSFER_FAILED
             yield c.queueStringCommand("TYPE " + self.type)
             step = FILE_REFUSED
