@@ -26,6 +26,14 @@ SERVER = IPv4Address("TCP", "127.0.0.1", 21)
 LOCAL = IPv4Address("TCP", "127.0.0.5", 40000)
 
 
+#: What the bridge sends to log in as C{u} with no password, and the answers.
+LOGIN = [
+    (b"USER u", b"331 password please"),
+    (b"PASS ", b"230 in"),
+    (b"TYPE I", b"200 binary"),
+]
+
+
 def cme(code: int) -> bytes:
     return b"\r\n#CME ERROR: %d\r\n" % (code,)
 
@@ -271,9 +279,7 @@ class FTPServiceTests(SerialSide, SynchronousTestCase):
         self.exchange(
             client,
             control,
-            (b"USER u", b"331 password please"),
-            (b"PASS ", b"230 in"),
-            (b"TYPE I", b"200 binary"),
+            *LOGIN,
             (b"CWD etc", b"250 there"),
             (b"PASV", b"227 Entering Passive Mode (127,0,0,1,117,48)."),
         )
@@ -305,9 +311,7 @@ class FTPServiceTests(SerialSide, SynchronousTestCase):
         self.exchange(
             client,
             control,
-            (b"USER u", b"331 password please"),
-            (b"PASS ", b"230 in"),
-            (b"TYPE I", b"200 binary"),
+            *LOGIN,
         )
         self.assertTrue(control.value().startswith(b"PORT 127,0,0,5,"))
         port, factory = self.reactor.tcpServers[-1][:2]
@@ -354,9 +358,7 @@ class FTPServiceTests(SerialSide, SynchronousTestCase):
         self.exchange(
             client,
             control,
-            (b"USER u", b"331 password please"),
-            (b"PASS ", b"230 in"),
-            (b"TYPE I", b"200 binary"),
+            *LOGIN,
             (b"PASV", b"227 Entering Passive Mode (127,0,0,1,117,48)."),
         )
         data, transport = self.dataConnection()
