@@ -395,3 +395,30 @@ class FTPServiceTests(SerialSide, SynchronousTestCase):
         self.assertEqual(len(lines), 10)
         self.assertIn(b'#FTPSERV: "127.0.0.1"', lines)
         self.assertIn(b"#FTPTYPE: I", lines)
+
+    def test_lineLost(self) -> None:
+        """
+        The serial line lost during a download stops the transfer: both
+        connections are dropped and the bridge is idle, with no answer
+        written anywhere.
+        """
+        self.command(b'AT#FTPGETFILENAME="a"')
+        self.send(b"AT#FTPGET\r")
+        client, control = self.control()
+        self.exchange(
+            client,
+            control,
+            *LOGIN,
+            (b"PASV", b"227 Entering Passive Mode (127,0,0,1,117,48)."),
+        )
+        data, transport = self.dataConnection()
+        client.dataReceived(b"150 here it comes\r\n")
+        self.written()
+        self.modem.connectionLost(Failure(ConnectionDone()))
+        self.assertTrue(transport.disconnected)
+        self.assertTrue(control.disconnecting)
+        data.connectionLost(Failure(ConnectionLost()))
+        client.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.modem.state, IDLE)
+        self.assertIsNone(self.modem.services["ftp"].transfer)
+        self.assertEqual(self.written(), b"")
