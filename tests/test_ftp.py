@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from tcpbridge import dle
-from tcpbridge.config import BridgeConfig
+from tcpbridge.config import BridgeConfig, ConfigError, parseConfig
 from tcpbridge.ftpdata import Client, DataLink, replyCode
 from tcpbridge.modem import IDLE, Modem
 from tests.modemside import SerialSide
@@ -63,6 +63,34 @@ class ReplyCodeTests(SynchronousTestCase):
         A connection failure has no reply code.
         """
         self.assertIsNone(replyCode(Failure(ConnectionRefusedError())))
+
+
+class ConfigTests(SynchronousTestCase):
+    """
+    The FTP keys of the C{.ini} file.
+    """
+
+    def test_keys(self) -> None:
+        """
+        The FTP parameters take power-on values from the file, and
+        C{ftp_timeout} sets the silence time-out.
+        """
+        [bridge] = parseConfig(
+            "[bridge:a]\ndevice = pty:/tmp/x\nftpserv = ftp.example.com\nftptype = a\n"
+            "ftpmode = 1\nftp_timeout = 5\n"
+        )
+        self.assertEqual(bridge.ftp_timeout, 5)
+        self.assertEqual(
+            bridge.parameters, {"ftpserv": "ftp.example.com", "ftptype": "A", "ftpmode": 1}
+        )
+
+    def test_badKey(self) -> None:
+        """
+        A bad FTP value stops start-up with a line naming the key.
+        """
+        with self.assertRaises(ConfigError) as caught:
+            parseConfig("[bridge:a]\ndevice = pty:/tmp/x\nftptype = E\n")
+        self.assertIn("[bridge:a] ftptype: not A or I", str(caught.exception))
 
 
 class _Session:
