@@ -297,9 +297,11 @@ class FTPServiceTests(SerialSide, SynchronousTestCase):
     def test_get(self) -> None:
         """
         A download: login, type, path, passive transfer; the host gets
-        C{Ok_Info_DataBegin} once the server accepts, the file DLE-coded,
-        the bare ETX, and C{OK} once the server confirms.
+        C{Ok_Info_DataBegin} once the server accepts, the file DLE-coded
+        (whatever C{DLEMODE} says), the bare ETX, and C{OK} once the server
+        confirms.
         """
+        self.command(b"AT#DLEMODE=0")
         self.command(b'AT#FTPGETPATH="etc"')
         self.command(b'AT#FTPGETFILENAME="a.cfg"')
         self.assertEqual(self.send(b"AT#FTPGET\r"), b"")
@@ -329,9 +331,10 @@ class FTPServiceTests(SerialSide, SynchronousTestCase):
     def test_put(self) -> None:
         """
         An upload in active mode: C{Ok_Info_WaitingForData} once the server
-        accepts, the host's bytes decoded to the data connection, its ETX
-        closes it, C{OK} once the server confirms.
+        accepts, the host's bytes decoded (whatever C{DLEMODE} says) to the
+        data connection, its ETX closes it, C{OK} once the server confirms.
         """
+        self.command(b"AT#DLEMODE=0")
         self.command(b'AT#FTPPUTFILENAME="log"')
         self.command(b"AT#FTPMODE=1")
         self.send(b"AT#FTPPUT\r")
