@@ -6,7 +6,7 @@ each test.
 
 import hashlib
 import os
-from typing import Any, Generator, Tuple
+from typing import Any, Generator
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks

@@ -15,7 +15,7 @@ the file streams with backpressure: it never sits in memory whole.
 from typing import Any, List, Optional
 
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.error import ConnectionDone, ConnectionLost, DNSLookupError
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Factory
@@ -189,7 +189,8 @@ class Transfer:
     def run(self) -> Any:
         self.log.info("{bridge}: FTP {what}", bridge=self.modem.name, what=self.describe())
         self._arm()
-        endpoint = HostnameEndpoint(
+        # IPv4, as on the modem: PASV and PORT carry IPv4 addresses.
+        endpoint = TCP4ClientEndpoint(
             self.reactor, self.host, self.port, timeout=self.modem.config.connect_timeout
         )
         self._connecting = endpoint.connect(_ClientFactory(self.client))
