@@ -164,29 +164,22 @@ class FTPTests(SameBytesMixin, BridgeHarness, TestCase):
     # -- uploads --------------------------------------------------------------------
 
     @inlineCallbacks
-    def putBig(self, mode: int) -> Generator[Deferred, Any, None]:
+    def test_putPassiveAndActive(self) -> Generator[Deferred, Any, None]:
+        """
+        The same 10 MB file full of ETX and DLE bytes, sent DLE-coded by the
+        host, arrives byte-exact through a passive and through an active
+        (C{PORT}) data connection.
+        """
         server = self.startServer()
         data = escapeRich(BIG)
         host = yield self.ready(server.port)
-        yield self.setting(host, b"AT#FTPMODE=%d" % (mode,))
-        yield self.setting(host, b'AT#FTPPUTFILENAME="log.bin"')
-        yield self.put(host, data)
-        self.assertSameBytes(server.home.child("log.bin").getContent(), data, "on the server")
+        for mode, name in ((0, b"passive.bin"), (1, b"active.bin")):
+            yield self.setting(host, b"AT#FTPMODE=%d" % (mode,))
+            yield self.setting(host, b'AT#FTPPUTFILENAME="%s"' % (name,))
+            yield self.put(host, data)
+            stored = server.home.child(name.decode()).getContent()
+            self.assertSameBytes(stored, data, "on the server, FTPMODE=%d" % (mode,))
         self.assertEqual((yield host.command(b"AT")), OK)
-
-    def test_putPassive(self) -> "Deferred[None]":
-        """
-        A 10 MB file full of ETX and DLE bytes, sent DLE-coded by the host,
-        arrives byte-exact through a passive data connection.
-        """
-        return self.putBig(0)
-
-    def test_putActive(self) -> "Deferred[None]":
-        """
-        The same file arrives byte-exact through an active (C{PORT}) data
-        connection.
-        """
-        return self.putBig(1)
 
     @inlineCallbacks
     def test_putSubdirectory(self) -> Generator[Deferred, Any, None]:
