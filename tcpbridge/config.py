@@ -87,6 +87,8 @@ class BridgeConfig:
     # SMS: where the messages go (a mailto: sink sends through the mail
     # service's SMTP parameters).
     sms: str = "log"
+    # The FTP service (AT#FTPGET, AT#FTPPUT).
+    ftp_timeout: float = 180.0
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -258,6 +260,8 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "operator": operatorName,
     # SMS: the sink.
     "sms": checkSink,
+    # The FTP service (AT#FTPGET, AT#FTPPUT).
+    "ftp_timeout": _seconds,
 }
 
 

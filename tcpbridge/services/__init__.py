@@ -5,7 +5,7 @@ line below.
 """
 
 from tcpbridge.registry import register
-from tcpbridge.services import gsm, lines, pop3, sms, smtp, standard, tcp
+from tcpbridge.services import ftp, gsm, lines, pop3, sms, smtp, standard, tcp
 
 register(standard.Standard)
 register(tcp.TCP)
@@ -14,3 +14,4 @@ register(lines.Lines)
 register(smtp.SMTP)
 register(pop3.POP3)
 register(sms.SMS)
+register(ftp.FTP)
