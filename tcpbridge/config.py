@@ -65,6 +65,9 @@ class BridgeConfig:
     tls_cert: Optional[str] = None
     tls_key: Optional[str] = None
     tls_ca: Optional[str] = None
+    # The UDP service.
+    udp_payload: int = 1460
+    udp_buffer: int = 65536
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -221,6 +224,10 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "tls_cert": _file,
     "tls_key": _file,
     "tls_ca": _file,
+    # The UDP service: the largest datagram sent, and the bytes of
+    # datagrams held while the host does not read.
+    "udp_payload": _integer(1, 65507),
+    "udp_buffer": _integer(1024, 16777216),
 }
 
 

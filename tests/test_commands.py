@@ -67,6 +67,11 @@ SAMPLES: Dict[str, Tuple[str, str, str]] = {
     "+CGDCONT": ('1,"IP","internet"', '1,"IP","internet"', '1,"IP","%s"' % ("x" * 200,)),
     "+CREG": ("2", "2", "3"),
     "+CGREG": ("1", "1", "3"),
+    # The UDP service.
+    "#UDPSERV": ("10.0.0.2", '"10.0.0.2"', "bad host!"),
+    "#UDPPORT": ("5000", "5000", "65536"),
+    "#UDPTXDELAY": ("60", "60", "30"),
+    "#UDPDLEMODE": ("0", "0", "2"),
 }
 
 #: What C{AT+CREG?} and C{AT+CGREG?} add after the stored mode: the
@@ -1603,11 +1608,10 @@ def _parameterTests(name: str) -> Dict[str, Any]:
         self.command(self.setLine(name, sent))
         line = self.info("%s: %s" % (name, shown))
         self.assertIn(line, self.command(b"AT#VALL"))
-        vtcp = self.command(b"AT#VTCP")
-        if parameter.profiled:
-            self.assertIn(line, vtcp)
-        else:
-            self.assertNotIn(name.encode("ascii") + b":", vtcp)
+        if parameter.listing is not None:
+            self.assertIn(line, self.command(b"AT" + parameter.listing.encode("ascii")))
+        if parameter.listing != "#VTCP":
+            self.assertNotIn(name.encode("ascii") + b":", self.command(b"AT#VTCP"))
 
     test_default.__doc__ = "AT%s? reads its power-on default." % (name,)
     test_set.__doc__ = "AT%s=%s answers OK and reads back as %s." % (name, sent, shown)
@@ -1617,7 +1621,8 @@ def _parameterTests(name: str) -> Dict[str, Any]:
     )
     test_bare.__doc__ = "AT%s with neither = nor ? answers 34819." % (name,)
     test_listed.__doc__ = (
-        "AT#VALL shows %s once set, and AT#VTCP only if it is a TCP parameter." % (name,)
+        "AT#VALL and its group's listing show %s once set, AT#VTCP only if it is a TCP parameter."
+        % (name,)
     )
     return {
         "test_%s_default" % (key,): test_default,

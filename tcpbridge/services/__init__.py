@@ -5,8 +5,9 @@ line below.
 """
 
 from tcpbridge.registry import register
-from tcpbridge.services import gsm, standard, tcp
+from tcpbridge.services import gsm, standard, tcp, udp
 
 register(standard.Standard)
 register(tcp.TCP)
 register(gsm.GSM)
+register(udp.UDP)
