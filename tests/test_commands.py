@@ -72,6 +72,10 @@ SAMPLES: Dict[str, Tuple[str, str, str]] = {
     "#UDPPORT": ("5000", "5000", "65536"),
     "#UDPTXDELAY": ("60", "60", "30"),
     "#UDPDLEMODE": ("0", "0", "2"),
+    # The ping service.
+    "#PINGREMOTE": ("127.0.0.1", '"127.0.0.1"', "bad host!"),
+    "#PINGNUM": ("10", "10", "256"),
+    "#PINGDELAY": ("2", "2", "0"),
 }
 
 #: What C{AT+CREG?} and C{AT+CGREG?} add after the stored mode: the

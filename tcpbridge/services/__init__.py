@@ -5,9 +5,10 @@ line below.
 """
 
 from tcpbridge.registry import register
-from tcpbridge.services import gsm, standard, tcp, udp
+from tcpbridge.services import gsm, ping, standard, tcp, udp
 
 register(standard.Standard)
 register(tcp.TCP)
 register(gsm.GSM)
 register(udp.UDP)
+register(ping.Ping)

@@ -9,15 +9,19 @@ The box's own network stands in for the GPRS link, so these parameters are
 stored, shown and saved, but not used.
 """
 
+from typing import Optional
+
 from tcpbridge.atcommands import READ, SET, Command
-from tcpbridge.parameters import Parameter, integer, ipv4, runParameter, text
+from tcpbridge.parameters import Parameter, integer, ipv4, runParameter, show, text
 from tcpbridge.registry import PARAMETERS, CommandSpec, Service
 from tcpbridge.results import FINAL, SYNTAX_ERROR, ATError
 from tcpbridge.services.standard import identity
 
 
-def _shared(name: str, default: object, parse: object, allowed: str, quoted: bool = False) -> Parameter:
-    return Parameter(name, default, parse, allowed, quoted=quoted, profiled=False)  # type: ignore[arg-type]
+def _shared(
+    name: str, default: object, parse: object, allowed: str, quoted: bool = False, listing: Optional[str] = None
+) -> Parameter:
+    return Parameter(name, default, parse, allowed, quoted=quoted, profiled=False, listing=listing)  # type: ignore[arg-type]
 
 
 class GSM(Service):
@@ -36,14 +40,15 @@ class GSM(Service):
         "#DISPLAYIP": CommandSpec("displayip", "a"),
         "#CONNECTIONSTART": CommandSpec("connectionstart", "a"),
         "#CONNECTIONSTOP": CommandSpec("connectionstop", "a"),
+        "#VDNS": CommandSpec("vdns", "a"),
     }
     parameters = [
         _shared("#GPRSMODE", 1, integer(0, 1), "(0-1)"),
         _shared("#APNSERV", "", text(120), '"<access point name>"', quoted=True),
         _shared("#APNUN", "", text(64), '"<user name>"', quoted=True),
         _shared("#APNPW", "", text(64), '"<password>"', quoted=True),
-        _shared("#DNSSERV1", "0.0.0.0", ipv4, '"<IPv4 address>"', quoted=True),
-        _shared("#DNSSERV2", "0.0.0.0", ipv4, '"<IPv4 address>"', quoted=True),
+        _shared("#DNSSERV1", "0.0.0.0", ipv4, '"<IPv4 address>"', quoted=True, listing="#VDNS"),
+        _shared("#DNSSERV2", "0.0.0.0", ipv4, '"<IPv4 address>"', quoted=True, listing="#VDNS"),
         _shared("#DIALSELECT", 2, integer(0, 2), "(0-2)"),
         _shared("#DIALN1", "", text(32), '"<number>"', quoted=True),
         _shared("#DIALN2", "", text(32), '"<number>"', quoted=True),
@@ -79,6 +84,13 @@ class GSM(Service):
 
     def accept(self, command: Command) -> None:
         pass
+
+    def vdns(self, command: Command) -> None:
+        """
+        The DNS servers a GPRS init sets: shown, not used (names are
+        resolved by the box's own resolver).
+        """
+        show(self.modem, ["#DNSSERV1", "#DNSSERV2"], 1)
 
     def vstate(self, command: Command) -> None:
         connected = self.modem.session is not None
