@@ -317,6 +317,7 @@ class UDPTests(BridgeHarness, SameBytesMixin, TestCase):
         self.assertEqual(peer.data, b"found")
         peer.transport.write(b"reply", peer.datagrams[0][1])
         self.assertEqual((yield host.count(5)), b"reply")
+        self.assertGreater(self.service.modem.session.peer.refused, 0, "no ICMP error was seen")
 
     @inlineCallbacks
     def test_flood(self) -> Generator[Deferred, Any, None]:
@@ -343,6 +344,8 @@ class UDPTests(BridgeHarness, SameBytesMixin, TestCase):
             yield deferLater(reactor, 0, lambda: None)
         grown = rss() - before
         self.assertLess(grown, 16 << 20, "RSS grew by %d bytes" % (grown,))
+        socketPeer = self.service.modem.session.peer
+        self.assertGreater(socketPeer.dropped, 0, "no datagram was counted as dropped")
         host.transport.startReading()
         yield host.quiet(1.0)
         host.cursor = len(host.received)
