@@ -89,6 +89,9 @@ class BridgeConfig:
     sms: str = "log"
     # The FTP service (AT#FTPGET, AT#FTPPUT).
     ftp_timeout: float = 180.0
+    # The UDP service.
+    udp_payload: int = 1460
+    udp_buffer: int = 65536
     parameters: Dict[str, Value] = field(default_factory=dict)
 
 
@@ -262,6 +265,10 @@ KEYS: Dict[str, Callable[[str], object]] = {
     "sms": checkSink,
     # The FTP service (AT#FTPGET, AT#FTPPUT).
     "ftp_timeout": _seconds,
+    # The UDP service: the largest datagram sent, and the bytes of
+    # datagrams held while the host does not read.
+    "udp_payload": _integer(1, 65507),
+    "udp_buffer": _integer(1024, 16777216),
 }
 
 

@@ -17,7 +17,7 @@ from twisted.internet.interfaces import IPushProducer, IReactorTime, ITransport
 from zope.interface import implementer
 
 from tcpbridge import dle
-from tcpbridge.segment import Segmenter
+from tcpbridge.segment import MSS, Segmenter
 from tcpbridge.trace import TO_HOST, TO_PEER
 
 
@@ -97,7 +97,10 @@ class Splice:
         self.sentToHost = 0
         if txDelay > 0 and clock is None:
             raise ValueError("a TCPTXDELAY needs a clock")
-        self.segmenter = Segmenter(self._toPeer, txDelay, clock)  # type: ignore[arg-type]
+        # A peer that is not a TCP stream (a UDP socket) says how large a
+        # unit it sends.
+        size = getattr(peer, "segmentSize", MSS)
+        self.segmenter = Segmenter(self._toPeer, txDelay, clock, size)  # type: ignore[arg-type]
         # The segmenter does the gathering: the kernel must not add its own
         # (Nagle) delay on top of it.
         handle = getattr(peer, "setTcpNoDelay", None)

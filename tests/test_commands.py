@@ -96,6 +96,15 @@ SAMPLES: Dict[str, Tuple[str, str, str]] = {
     "#FTPGETPATH": ("/etc", '"/etc"', "d" * 121),
     "#FTPPUTFILENAME": ("log.bin", '"log.bin"', "f" * 121),
     "#FTPPUTPATH": ("/logs", '"/logs"', "d" * 121),
+    # The UDP service.
+    "#UDPSERV": ("10.0.0.2", '"10.0.0.2"', "bad host!"),
+    "#UDPPORT": ("5000", "5000", "65536"),
+    "#UDPTXDELAY": ("60", "60", "30"),
+    "#UDPDLEMODE": ("0", "0", "2"),
+    # The ping service.
+    "#PINGREMOTE": ("127.0.0.1", '"127.0.0.1"', "bad host!"),
+    "#PINGNUM": ("10", "10", "256"),
+    "#PINGDELAY": ("2", "2", "0"),
 }
 for _i in (1, 2, 3):
     SAMPLES["#REC%d" % _i] = ("a@example.com,b@example.com", '"a@example.com,b@example.com"', "nobody")
@@ -1663,11 +1672,10 @@ def _parameterTests(name: str) -> Dict[str, Any]:
         self.command(self.setLine(name, sent))
         line = self.info("%s: %s" % (name, shown))
         self.assertIn(line, self.command(b"AT#VALL"))
-        vtcp = self.command(b"AT#VTCP")
-        if parameter.listing == "#VTCP":
-            self.assertIn(line, vtcp)
-        else:
-            self.assertNotIn(name.encode("ascii") + b":", vtcp)
+        if parameter.listing is not None:
+            self.assertIn(line, self.command(b"AT" + parameter.listing.encode("ascii")))
+        if parameter.listing != "#VTCP":
+            self.assertNotIn(name.encode("ascii") + b":", self.command(b"AT#VTCP"))
 
     test_default.__doc__ = "AT%s? reads its power-on default." % (name,)
     test_set.__doc__ = "AT%s=%s answers OK and reads back as %s." % (name, sent, shown)
@@ -1677,7 +1685,8 @@ def _parameterTests(name: str) -> Dict[str, Any]:
     )
     test_bare.__doc__ = "AT%s with neither = nor ? answers 34819." % (name,)
     test_listed.__doc__ = (
-        "AT#VALL shows %s once set, and AT#VTCP only if it is a TCP parameter." % (name,)
+        "AT#VALL and its group's listing show %s once set, AT#VTCP only if it is a TCP parameter."
+        % (name,)
     )
     return {
         "test_%s_default" % (key,): test_default,

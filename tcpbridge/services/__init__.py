@@ -5,7 +5,7 @@ line below.
 """
 
 from tcpbridge.registry import register
-from tcpbridge.services import ftp, gsm, lines, pop3, sms, smtp, standard, tcp
+from tcpbridge.services import ftp, gsm, lines, ping, pop3, sms, smtp, standard, tcp, udp
 
 register(standard.Standard)
 register(tcp.TCP)
@@ -15,3 +15,5 @@ register(smtp.SMTP)
 register(pop3.POP3)
 register(sms.SMS)
 register(ftp.FTP)
+register(udp.UDP)
+register(ping.Ping)

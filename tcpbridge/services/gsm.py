@@ -15,7 +15,7 @@ import time
 from typing import Callable, Optional, Tuple
 
 from tcpbridge.atcommands import READ, SET, Command, number
-from tcpbridge.parameters import Parameter, integer, ipv4, runParameter, text
+from tcpbridge.parameters import Parameter, integer, ipv4, runParameter, show, text
 from tcpbridge.registry import PARAMETERS, CommandSpec, Service
 from tcpbridge.results import BAD_VALUE, FINAL, NOT_ALLOWED, SYNTAX_ERROR, ATError
 from tcpbridge.services.standard import identity
@@ -28,8 +28,10 @@ from tcpbridge.services.standard import identity
 START_INDICATIONS = ((0, "1"), (2, "3"), (6, "7"), (3, "4"), (14, "16"))
 
 
-def _shared(name: str, default: object, parse: object, allowed: str, quoted: bool = False) -> Parameter:
-    return Parameter(name, default, parse, allowed, quoted=quoted, profiled=False)  # type: ignore[arg-type]
+def _shared(
+    name: str, default: object, parse: object, allowed: str, quoted: bool = False, listing: Optional[str] = None
+) -> Parameter:
+    return Parameter(name, default, parse, allowed, quoted=quoted, profiled=False, listing=listing)  # type: ignore[arg-type]
 
 
 class GSM(Service):
@@ -56,14 +58,15 @@ class GSM(Service):
         "#DISPLAYIP": CommandSpec("displayip", "a"),
         "#CONNECTIONSTART": CommandSpec("connectionstart", "a"),
         "#CONNECTIONSTOP": CommandSpec("connectionstop", "a"),
+        "#VDNS": CommandSpec("vdns", "a"),
     }
     parameters = [
         _shared("#GPRSMODE", 1, integer(0, 1), "(0-1)"),
         _shared("#APNSERV", "", text(120), '"<access point name>"', quoted=True),
         _shared("#APNUN", "", text(64), '"<user name>"', quoted=True),
         _shared("#APNPW", "", text(64), '"<password>"', quoted=True),
-        _shared("#DNSSERV1", "0.0.0.0", ipv4, '"<IPv4 address>"', quoted=True),
-        _shared("#DNSSERV2", "0.0.0.0", ipv4, '"<IPv4 address>"', quoted=True),
+        _shared("#DNSSERV1", "0.0.0.0", ipv4, '"<IPv4 address>"', quoted=True, listing="#VDNS"),
+        _shared("#DNSSERV2", "0.0.0.0", ipv4, '"<IPv4 address>"', quoted=True, listing="#VDNS"),
         _shared("#DIALSELECT", 2, integer(0, 2), "(0-2)"),
         _shared("#DIALN1", "", text(32), '"<number>"', quoted=True),
         _shared("#DIALN2", "", text(32), '"<number>"', quoted=True),
@@ -250,6 +253,12 @@ class GSM(Service):
                 '+CCLK: "%s%s%02d"'
                 % (time.strftime("%y/%m/%d,%H:%M:%S", now), "-" if quarters < 0 else "+", abs(quarters))
             )
+    def vdns(self, command: Command) -> None:
+        """
+        The DNS servers a GPRS init sets: shown, not used (names are
+        resolved by the box's own resolver).
+        """
+        show(self.modem, ["#DNSSERV1", "#DNSSERV2"], 1)
 
     def vstate(self, command: Command) -> None:
         connected = self.modem.session is not None
