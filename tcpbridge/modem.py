@@ -19,7 +19,7 @@ and it hands the line to a L{tcpbridge.session.Session} in data mode.
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Type
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer, IReactorTCP, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -134,9 +134,7 @@ class Modem(CommandLineReceiver):
         return saved
 
     def applySettings(self, settings: Dict[str, Any]) -> None:
-        """
-        Hand saved settings to every service.
-        """
+        """Hand saved settings to every service."""
         for service in self.services.values():
             service.applySettings(settings)
 
@@ -266,9 +264,7 @@ class Modem(CommandLineReceiver):
         self.answered()
 
     def afterResult(self, action: Callable[[], None]) -> None:
-        """
-        Run C{action} once the line's final result has been written.
-        """
+        """Run C{action} once the line's final result has been written."""
         self._afterResult.append(action)
 
     def _drain(self) -> None:
@@ -296,9 +292,7 @@ class Modem(CommandLineReceiver):
     # -- services and sessions ---------------------------------------------
 
     def idle(self) -> None:
-        """
-        Refuse (CME error 37123) while a service runs.
-        """
+        """Refuse (CME error 37123) while a service runs."""
         if self.state != IDLE:
             raise ATError(BUSY)
 
@@ -315,9 +309,7 @@ class Modem(CommandLineReceiver):
         return pid
 
     def runs(self, name: str) -> bool:
-        """
-        Whether the service called C{name} is running.
-        """
+        """Whether the service called C{name} is running."""
         return self.running is not None and self.running.name == name
 
     def claim(self, service: registry.Service, pid: int, state: str) -> None:
@@ -333,17 +325,11 @@ class Modem(CommandLineReceiver):
         Pause C{producer} while the host cannot take more (a mail streamed
         to the host); L{None} gives that back to command mode's guard.
         """
-        if self.transport is not None and producer is None:
-            self.transport.unregisterProducer()
-            self._guard.guard()
-        elif self.transport is not None:
-            self._guard.unguard()
-            self.transport.registerProducer(producer, True)
+        if self.transport is not None:
+            self._guard.lend(producer)
 
     def release(self) -> None:
-        """
-        The running service stopped without a session: command mode.
-        """
+        """The running service stopped without a session: command mode."""
         self.running, self.state = None, IDLE
 
     def openSession(
@@ -400,17 +386,12 @@ class Modem(CommandLineReceiver):
             self.write(dle.ETX)
         # Input waits until the service has its final answer.
         self.state = CLOSING
-        maybeDeferred(session.finish).addCallbacks(self._finished, self._finishFailed)
+        session.finalAnswer().addCallback(lambda answer: self._finished(*answer))
 
-    def _finishFailed(self, f: Failure) -> None:
-        if not f.check(ATError):
-            self.log.failure("{bridge}: ending the session failed", f, bridge=self.name)
-        self._finished((), f.value.code if f.check(ATError) else SYNTAX_ERROR)
-
-    def _finished(self, results: Sequence[str], error: Optional[int] = None) -> None:
+    def _finished(self, results: Sequence[str], error: Optional[int]) -> None:
         """
-        The session's final answer: C{results}, or the CME error C{error};
-        then command mode.
+        The session's final answer: C{results}, then the CME error C{error}
+        if there is one; then command mode.
         """
         self.release()
         if self.transport is None:
@@ -441,9 +422,7 @@ class Modem(CommandLineReceiver):
             session.peer.abortConnection()
 
     def close(self) -> None:
-        """
-        The bridge stops for good: close the trace file.
-        """
+        """The bridge stops for good: close the trace file."""
         for service in self.services.values():
             service.close()
         if self.trace is not None:

@@ -10,12 +10,15 @@ it only says what the peer transport is; the modem (the line discipline) is
 told when data mode starts and ends.
 """
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Tuple
 
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IDelayedCall, INegotiated, ITCPTransport, ITransport
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from tcpbridge.keepalive import enableKeepalive
+from tcpbridge.results import SYNTAX_ERROR, ATError
 from tcpbridge.splice import Splice
 from tcpbridge.trace import FROM_PEER
 
@@ -212,6 +215,20 @@ class Session:
         with an L{tcpbridge.results.ATError}).
         """
         return ("Ok_Info_SocketClosed", "OK")
+
+    def finalAnswer(self) -> "Deferred[Tuple[Sequence[str], Optional[int]]]":
+        """
+        What L{finish} gives, as the result codes and the CME error code (or
+        L{None}) the host is sent last.
+        """
+
+        def failed(f: Failure) -> Tuple[Sequence[str], Optional[int]]:
+            if f.check(ATError):
+                return (), f.value.code
+            self.log.failure("{bridge}: ending the session failed", f, bridge=self.modem.name)
+            return (), SYNTAX_ERROR
+
+        return maybeDeferred(self.finish).addCallbacks(lambda results: (results, None), failed)
 
     # -- ending it otherwise ----------------------------------------------------
 

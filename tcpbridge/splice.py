@@ -54,6 +54,18 @@ class Throttle:
         if self.transport.producer is None:
             self.transport.registerProducer(self, True)
 
+    def lend(self, producer: Optional[IPushProducer]) -> None:
+        """
+        Let C{producer} be held by the transport's writing in our place
+        (L{None}: take the place back).
+        """
+        if producer is None:
+            self.transport.unregisterProducer()
+            self.guard()
+        else:
+            self.unguard()
+            self.transport.registerProducer(producer, True)
+
     def unguard(self) -> None:
         """
         Stop doing what L{guard} does, and undo any pause of ours.
