@@ -101,8 +101,14 @@ class DatagramPeer(DatagramProtocol):
         segmentSize: int,
         bufferSize: int,
         unsolicited: Optional[Callable[[bytes, Address], None]] = None,
+        counters: Any = None,
     ) -> None:
+        """
+        @param counters: the bridge's L{tcpbridge.counters.Counters}, which
+            count the datagrams dropped.
+        """
         self.reactor = reactor
+        self.counters = counters
         self.bridge = bridge
         self.segmentSize = segmentSize
         self.bufferSize = bufferSize
@@ -140,16 +146,22 @@ class DatagramPeer(DatagramProtocol):
         if tuple(addr[:2]) != self.peer:
             # Queued before the socket was connected to the peer.
             self.foreign += 1
+            self._countDrop()
             return
         if self.paused or self._queue:
             if self._queued + len(data) > self.bufferSize:
                 self.dropped += 1
                 self.droppedBytes += len(data)
+                self._countDrop()
                 return
             self._queue.append(data)
             self._queued += len(data)
             return
         self.session.peerData(data)
+
+    def _countDrop(self) -> None:
+        if self.counters is not None:
+            self.counters.udpDropped += 1
 
     def connectionRefused(self) -> None:
         # An ICMP "port unreachable": UDP has no connection to end.

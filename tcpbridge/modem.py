@@ -156,6 +156,9 @@ class Modem(CommandLineReceiver):
         """
         if self.trace is not None:
             self.trace(FROM_HOST, data)
+        self._route(data)
+
+    def _route(self, data: bytes) -> None:
         if self.acceptingInput():
             self.commandInput(data)
         else:
@@ -270,7 +273,8 @@ class Modem(CommandLineReceiver):
     def _drain(self) -> None:
         pending, self._pending = self._pending, b""
         if pending:
-            self.dataReceived(pending)
+            # Traced when they came: held, not received again.
+            self._route(pending)
 
     def _dispatch(self, command: Command) -> Optional[Deferred]:
         spec = registry.COMMANDS.get(command.name)

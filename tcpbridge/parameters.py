@@ -116,6 +116,14 @@ class Parameter:
     #: while that service runs, its active profile's value cannot change.
     service: str = ""
 
+    @property
+    def secret(self) -> bool:
+        """
+        Whether the value is a password (the C{#...PW} parameters), which
+        the log does not show.
+        """
+        return self.name.endswith("PW")
+
     def format(self, value: Value) -> str:
         """
         The value as the host reads it back (strings in quotes).
@@ -204,7 +212,7 @@ def runParameter(modem: "Modem", parameter: Parameter, command: Command) -> None
         bridge=modem.name,
         parameter=name,
         profile=pid,
-        value=value,
+        value="(hidden)" if parameter.secret else value,
     )
     if not modem.profile.persist():
         # In force for this run, as after a failed AT&W; the host is told.

@@ -572,6 +572,22 @@ class CommandTestsMixin(ModemDriver):
         self.assertIn(b"#CME ERROR: ", answer)
         self.assertEqual(self.command(b"AT"), self.ok())
 
+    def test_passwordsNotLogged(self) -> None:
+        """
+        A password set by the host is logged as set, never with its value; other values are.
+        """
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events: List[dict] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.command(b'AT#APNPW="hunter2"')
+        self.command(b'AT#APNUN="meter"')
+        logged = " ".join(formatEvent(e) for e in events)
+        self.assertNotIn("hunter2", logged)
+        self.assertIn("#APNPW of profile 1 set to (hidden)", logged)
+        self.assertIn("meter", logged)
+
     def test_parameterSaveFailure(self) -> None:
         """
         A parameter change whose profile file cannot be written answers

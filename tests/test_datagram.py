@@ -13,6 +13,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from tcpbridge.counters import Counters
 from tcpbridge.datagram import DatagramPeer
 
 PEER = ("192.0.2.9", 5000)
@@ -113,6 +114,21 @@ class DatagramPeerTests(SynchronousTestCase):
         self.assertEqual(self.peer.droppedBytes, 5 * 99)
         self.peer.resumeProducing()
         self.assertEqual(self.session.data, [b"%03d" % (i,) * 33 for i in range(10)])
+
+    def test_dropsCountedForMetrics(self) -> None:
+        """
+        Each datagram dropped (the host's side full, or from another address) is counted in the
+        bridge's counters, which the metrics read.
+        """
+        counters = Counters(self.clock)
+        peer = DatagramPeer(self.clock, "test", 100, 100, None, counters)
+        peer.makeConnection(FakePort())
+        peer.attach(FakeSession(), PEER)
+        peer.pauseProducing()
+        for i in range(3):
+            peer.datagramReceived(b"x" * 60, PEER)
+        peer.datagramReceived(b"stranger", ("192.0.2.10", 5000))
+        self.assertEqual(counters.udpDropped, 3)
 
     def test_resumeRepaused(self) -> None:
         """

@@ -19,6 +19,7 @@ from tcpbridge.config import BridgeConfig
 from tcpbridge.modem import IDLE, Modem
 from tcpbridge.registry import CONNECTING
 from tcpbridge.session import CLOSE_GRACE, CLOSE_TIMEOUT
+from tcpbridge.trace import FROM_HOST
 
 OK = b"\r\nOK\r\n"
 CLOSED = b"\r\nOk_Info_SocketClosed\r\n"
@@ -143,3 +144,15 @@ class SessionTests(SerialSide, SynchronousTestCase):
         self.session.peerLost(None, Failure(ConnectionDone()))
         self.assertIs(self.modem.session, session)
         self.assertEqual(self.written(), b"")
+
+    def test_heldBytesTracedOnce(self) -> None:
+        """
+        Host bytes held while the close is answered, then run as commands,
+        appear once in the trace.
+        """
+        events: List[tuple] = []
+        self.modem.trace = lambda direction, data: events.append((direction, data))
+        self.send(b"\x03AT\r")
+        self.session.peerWriteClosed(None)
+        self.assertEqual(self.written(), CLOSED + OK + OK)
+        self.assertEqual([e for e in events if e[0] == FROM_HOST], [(FROM_HOST, b"\x03AT\r")])

@@ -88,7 +88,9 @@ class UDP(Service):
 
     def _newSocket(self, unsolicited: Any = None) -> DatagramPeer:
         c = self.modem.config
-        return DatagramPeer(self.modem.reactor, c.name, c.udp_payload, c.udp_buffer, unsolicited)
+        return DatagramPeer(
+            self.modem.reactor, c.name, c.udp_payload, c.udp_buffer, unsolicited, self.modem.counters
+        )
 
     # -- listening -------------------------------------------------------------
 
@@ -135,6 +137,7 @@ class UDP(Service):
             reason = "no session can open now"
         if reason is not None:
             self.rejected += 1
+            m.counters.udpDropped += 1
             if self.rejected == 1:
                 self.log.info(
                     "{bridge}: dropped a datagram from {peer}: {reason} "
