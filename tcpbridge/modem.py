@@ -304,12 +304,14 @@ class Modem(CommandLineReceiver):
         """
         The profile an IP service's start command names, once it may start:
         refused (37123) while a service runs, and (35867) while the IP link
-        is down.
+        is down.  Every service hears of it (GPRS attaches).
         """
         pid = profileId(command)
         self.idle()
         if not self.linkUp:
             raise ATError(LINK_DOWN)
+        for service in self.services.values():
+            service.ipStarting()
         return pid
 
     def runs(self, name: str) -> bool:

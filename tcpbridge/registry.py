@@ -81,6 +81,11 @@ class Service:
         The serial line is open (at start-up, or again after a loss).
         """
 
+    def ipStarting(self) -> None:
+        """
+        An IP service is starting (a session, a transfer, a mail, a ping).
+        """
+
     def bareETX(self) -> None:
         """
         A bare ETX in command mode while this service runs.

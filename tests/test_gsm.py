@@ -242,6 +242,16 @@ class RegistrationTests(ModemCase):
         )
 
 
+    def test_ipServiceAttaches(self) -> None:
+        """
+        Starting an IP service (here AT#LTCPSTART) attaches GPRS first; the
+        +CGREG code follows its answer, and AT+CGATT? then reads 1.
+        """
+        self.command(b"AT+CGREG=1")
+        self.command(b"AT#TCPPORT=2323")
+        self.assertEqual(self.command(b"AT#LTCPSTART"), OK + line(b"+CGREG: 1"))
+        self.assertEqual(self.command(b"AT+CGATT?"), line(b"+CGATT: 1") + OK)
+
 class StartTests(ModemCase):
     """
     The start-up indications: when the line opens and after C{AT+CFUN=1}.

@@ -131,6 +131,10 @@ class GSM(Service):
             if old != new and self.modem.profile.get(name) in (1, 2):
                 self.modem.unsolicited("%s: %d" % (name, new))
 
+    def ipStarting(self) -> None:
+        # An IP action attaches GPRS first, as on the modem.
+        self._change(attached=True)
+
     def csq(self, command: Command) -> None:
         identity(self.modem, command, "+CSQ: %s" % (self.modem.config.csq,))
 
