@@ -61,6 +61,9 @@ class CommandLineReceiver(Protocol):
         self._unsolicited: List[str] = []
         self.answering = False
         self.crLast = False
+        #: Whether this host ends its lines with CR LF (L{None}: not known
+        #: yet), as its earlier lines showed.
+        self.endsWithLF: Optional[bool] = None
         self._lfBy: Optional[float] = None
 
     trace: Optional[Callable[[str, bytes], None]] = None
@@ -77,6 +80,9 @@ class CommandLineReceiver(Protocol):
             # Whether the line that runs now ended with this byte's CR (and
             # so whether an LF now is the second half of a CR LF).
             afterCR, self.crLast = self.crLast, b == self.s3
+            if afterCR and b != self.s3:
+                # How this host ends its lines: CR LF, or CR alone.
+                self.endsWithLF = b == _LF
             if b == self.s3 or (b == _LF and self.lfEnds and not afterCR):
                 if self.echo:
                     echo.append(b)
@@ -131,9 +137,11 @@ class CommandLineReceiver(Protocol):
         The running command hands the host's input over (to a data-mode
         session): an LF right after the CR that ended its line, already
         here or due within L{LF_GRACE} seconds, belongs to the command line
-        (CR LF), not to what follows.
+        (CR LF), not to what follows.  A host whose earlier lines ended
+        with a CR alone sends no such LF: an LF from it is data, always.
         """
-        self._lfBy = now + LF_GRACE if self.answering and self.crLast else None
+        expected = self.answering and self.crLast and self.endsWithLF is not False
+        self._lfBy = now + LF_GRACE if expected else None
 
     def handedOver(self, data: bytes, now: float) -> bytes:
         """

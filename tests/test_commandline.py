@@ -57,7 +57,9 @@ class HandOverTests(SerialSide, SynchronousTestCase):
         self.modem = Modem(BridgeConfig(), self.reactor)
         self.transport = StringTransport()
         self.modem.makeConnection(self.transport)
-        self.command(b"ATE0")
+        # This host ends its lines with CR LF.
+        self.send(b"ATE0\r\n")
+        self.written()
 
     def peer(self) -> StringTransport:
         [peer] = Toy.peers
@@ -117,6 +119,28 @@ class HandOverTests(SerialSide, SynchronousTestCase):
         self.modem.openSession(peer, False, 0, "listened")
         self.send(b"\nabc")
         self.assertEqual(peer.value(), b"\nabc")
+
+    def test_crOnlyHostKeepsLF(self) -> None:
+        """
+        A host whose lines end with a CR alone sends no LF after it: data
+        that starts with an LF, sent at once, reaches the peer whole.
+        """
+        self.send(b"AT\r")
+        self.written()
+        self.send(b"AT#TOY\r")
+        self.send(b"\nbinary")
+        self.assertEqual(self.peer().value(), b"\nbinary")
+
+    def test_unknownHostTimed(self) -> None:
+        """
+        Before any line has shown how the host ends them, an LF right
+        after the data command's CR is taken as its CR LF.
+        """
+        self.modem.endsWithLF = None
+        self.send(b"AT#TOY\r")
+        self.send(b"\nabc")
+        self.assertEqual(self.peer().value(), b"abc")
+
 
 class LineEndTests(SerialSide, SynchronousTestCase):
     """
