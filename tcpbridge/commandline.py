@@ -132,15 +132,17 @@ class CommandLineReceiver(Protocol):
         self.answering = True
         self.lineReceived(text)
 
-    def handOver(self, now: float) -> None:
+    def handOver(self, now: float, text: bool = False) -> None:
         """
         The running command hands the host's input over (to a data-mode
         session): an LF right after the CR that ended its line, already
         here or due within L{LF_GRACE} seconds, belongs to the command line
         (CR LF), not to what follows.  A host whose earlier lines ended
-        with a CR alone sends no such LF: an LF from it is data, always.
+        with a CR alone sends no such LF: an LF from it is data, always,
+        unless what follows is C{text} (a prompt's lines), which never
+        starts with one.
         """
-        expected = self.answering and self.crLast and self.endsWithLF is not False
+        expected = self.answering and self.crLast and (text or self.endsWithLF is not False)
         self._lfBy = now + LF_GRACE if expected else None
 
     def handedOver(self, data: bytes, now: float) -> bytes:

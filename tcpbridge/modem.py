@@ -190,7 +190,7 @@ class Modem(CommandLineReceiver):
         (a text prompt) instead of holding it; L{None} ends that.
         """
         self._reader = reader
-        self.handOver(self.reactor.seconds())
+        self.handOver(self.reactor.seconds(), text=True)
 
     def acceptingInput(self) -> bool:
         return not self._busy and self.state in (IDLE, LISTENING)
