@@ -148,6 +148,14 @@ def unregister(service: Type[Service]) -> None:
         del PARAMETERS[parameter.name]
 
 
+def listed(listing: str) -> List[str]:
+    """
+    The parameters the listing command C{listing} (C{#VTCP}) shows, in
+    registration order.
+    """
+    return [name for name, p in PARAMETERS.items() if p.listing == listing]
+
+
 def owner(name: str) -> Optional[Type[Service]]:
     """
     The service that runs command C{name}.

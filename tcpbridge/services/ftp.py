@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from tcpbridge.atcommands import Command
 from tcpbridge.ftpdata import Client, DataLink, Download, replyCode
 from tcpbridge.parameters import BadValue, Parameter, integer, profileId, server, show, text
-from tcpbridge.registry import CONNECTING, PARAMETERS, CommandSpec, Service
+from tcpbridge.registry import CONNECTING, CommandSpec, Service, listed
 from tcpbridge.results import BAD_VALUE, DNS_FAILED, FINAL, TCP_OPEN_FAILED, ATError
 
 # CME error codes of the FTP service.
@@ -89,7 +89,7 @@ class FTP(Service):
         self.transfer: Optional["Transfer"] = None
 
     def vftp(self, command: Command) -> None:
-        names = [n for n, p in PARAMETERS.items() if p.listing == "#VFTP"]
+        names = listed("#VFTP")
         show(self.modem, names, profileId(command))
 
     def ftpget(self, command: Command) -> Deferred:

@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from tcpbridge.atcommands import Command
 from tcpbridge.icmp import HOW_TO_ALLOW, EchoSocket, NoICMP
 from tcpbridge.parameters import Parameter, integer, profileId, server, show
-from tcpbridge.registry import CONNECTING, PARAMETERS, CommandSpec, Service
+from tcpbridge.registry import CONNECTING, CommandSpec, Service, listed
 from tcpbridge.resolve import resolve
 from tcpbridge.results import BAD_VALUE, DNS_FAILED, NOT_ALLOWED, ATError
 
@@ -75,7 +75,7 @@ class Ping(Service):
         self._timer: Optional[IDelayedCall] = None
 
     def vping(self, command: Command) -> None:
-        names = [n for n, p in PARAMETERS.items() if p.listing == "#VPING"]
+        names = listed("#VPING")
         show(self.modem, names, profileId(command))
 
     def ping(self, command: Command) -> Deferred:

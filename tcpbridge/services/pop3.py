@@ -24,7 +24,7 @@ from zope.interface import implementer
 from tcpbridge import mail
 from tcpbridge.atcommands import Command
 from tcpbridge.parameters import Parameter, integer, show, text
-from tcpbridge.registry import CONNECTING, PARAMETERS, CommandSpec, Service
+from tcpbridge.registry import CONNECTING, CommandSpec, Service, listed
 from tcpbridge.results import BAD_VALUE, DNS_FAILED, TCP_OPEN_FAILED, ATError
 from tcpbridge.tls import clientOptions
 
@@ -116,7 +116,7 @@ class POP3(Service):
         self._client: Optional[_Client] = None
 
     def vpop3(self, command: Command) -> None:
-        show(self.modem, [n for n, p in PARAMETERS.items() if p.listing == "#VPOP3"], 1)
+        show(self.modem, listed("#VPOP3"), 1)
 
     def getmail(self, command: Command) -> Deferred:
         m = self.modem

@@ -26,7 +26,7 @@ from tcpbridge import mail
 from tcpbridge.atcommands import ACTION, SET, Command
 from tcpbridge.mail import BodySpool, buildMessage, splitAddresses, wireForm
 from tcpbridge.parameters import Parameter, integer, runParameter, show, text
-from tcpbridge.registry import CONNECTING, PARAMETERS, CommandSpec, Service
+from tcpbridge.registry import CONNECTING, PARAMETERS, CommandSpec, Service, listed
 from tcpbridge.results import BAD_VALUE, BUSY, DNS_FAILED, TCP_OPEN_FAILED, ATError
 from tcpbridge.tls import clientOptions
 
@@ -159,11 +159,11 @@ class SMTP(Service):
     # -- parameters -------------------------------------------------------------
 
     def vsmtp(self, command: Command) -> None:
-        show(self.modem, [n for n, p in PARAMETERS.items() if p.listing == "#VSMTP"], 1)
+        show(self.modem, listed("#VSMTP"), 1)
 
     def vmail(self, command: Command) -> None:
         listing = command.name
-        show(self.modem, [n for n, p in PARAMETERS.items() if p.listing == listing], 1)
+        show(self.modem, listed(listing), 1)
 
     def body(self, command: Command) -> Optional[Deferred]:
         if command.kind != ACTION:

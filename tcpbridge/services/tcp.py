@@ -31,7 +31,7 @@ from tcpbridge.listener import (
     PeerProtocol,
 )
 from tcpbridge.parameters import Parameter, integer, isDottedQuad, profileId, server, show
-from tcpbridge.registry import CONNECTING, LISTENING, PARAMETERS, CommandSpec, Service
+from tcpbridge.registry import CONNECTING, LISTENING, CommandSpec, Service, listed
 from tcpbridge.results import (
     BAD_VALUE,
     DNS_FAILED,
@@ -91,7 +91,7 @@ class TCP(Service, PeerHandler):
         self._openAbandoned: Optional[str] = None
 
     def vtcp(self, command: Command) -> None:
-        names = [n for n, p in PARAMETERS.items() if p.listing == "#VTCP"]
+        names = listed("#VTCP")
         show(self.modem, names, profileId(command))
 
     # -- listening -----------------------------------------------------------

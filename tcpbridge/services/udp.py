@@ -22,7 +22,7 @@ from tcpbridge.atcommands import ACTION, Command
 from tcpbridge.datagram import Address, DatagramPeer, listenUDP
 from tcpbridge.listener import EVERYONE, AdmissionFilter
 from tcpbridge.parameters import BadValue, Parameter, integer, profileId, server, show
-from tcpbridge.registry import CONNECTING, LISTENING, PARAMETERS, CommandSpec, Service
+from tcpbridge.registry import CONNECTING, LISTENING, CommandSpec, Service, listed
 from tcpbridge.resolve import ANY_FAMILY, isAddress, resolve
 from tcpbridge.results import BAD_VALUE, DNS_FAILED, FINAL, TCP_OPEN_FAILED, ATError
 
@@ -83,7 +83,7 @@ class UDP(Service):
         self._opening: Optional[Deferred] = None
 
     def vudp(self, command: Command) -> None:
-        names = [n for n, p in PARAMETERS.items() if p.listing == "#VUDP"]
+        names = listed("#VUDP")
         show(self.modem, names, profileId(command))
 
     def _newSocket(self, unsolicited: Any = None) -> DatagramPeer:
