@@ -20,6 +20,8 @@ from twisted.internet.interfaces import IProtocol, IReactorFDSet
 from twisted.internet.error import ConnectionAborted
 from twisted.python.failure import Failure
 
+from tcpbridge.writethrough import writeThrough
+
 PTY_PREFIX = "pty:"
 
 #: Bytes read from a pty in one go.
@@ -46,7 +48,26 @@ def readFrom(fd: int, deliver: Callable[[bytes], None]) -> Optional[Failure]:
     return None
 
 
-class FileDescriptorTransport(abstract.FileDescriptor):
+class LineWriter:
+    """
+    How both kinds of serial transport write: straight to the kernel when
+    nothing is queued (see L{tcpbridge.writethrough}), and, when a backlog
+    builds, without re-copying the unsent rest on every write event.
+    """
+
+    #: Twisted joins the unsent rest of its buffer with newer writes while
+    #: the rest is under this many bytes.  A tty takes a few KB a write: at
+    #: Twisted's default of 128 KiB the rest (up to the buffer's 64 KiB) was
+    #: copied again at each one.
+    SEND_LIMIT = 16384
+
+    def write(self, data: bytes) -> None:
+        rest = writeThrough(self, data)
+        if rest:
+            abstract.FileDescriptor.write(self, rest)  # type: ignore[arg-type]
+
+
+class FileDescriptorTransport(LineWriter, abstract.FileDescriptor):
     """
     A non-blocking character device (a pty master) as a Twisted transport,
     with the producer/consumer support of L{abstract.FileDescriptor}.
@@ -172,7 +193,7 @@ def _serialPortClass() -> type:
     """
     from twisted.internet.serialport import SerialPort
 
-    class SerialDevice(SerialPort):  # type: ignore[misc, valid-type]
+    class SerialDevice(LineWriter, SerialPort):  # type: ignore[misc, valid-type]
         def doRead(self) -> Optional[Failure]:
             return readFrom(self.fileno(), self.protocol.dataReceived)
 

@@ -1,6 +1,6 @@
 """
 The producer/consumer pair that joins the serial line to the TCP peer for
-one session (SPEC section 5).
+one session.
 
 Like L{twisted.protocols.portforward}, each transport is registered as the
 other's streaming producer, so when one side's write buffer passes its bound
@@ -19,6 +19,7 @@ from zope.interface import implementer
 from tcpbridge import dle
 from tcpbridge.segment import Segmenter
 from tcpbridge.trace import TO_HOST, TO_PEER
+from tcpbridge.writethrough import writeThrough
 
 
 @implementer(IPushProducer)
@@ -114,7 +115,9 @@ class Splice:
         self.sentToPeer += len(data)
         if self.trace is not None:
             self.trace(TO_PEER, data)
-        self.peer.write(data)
+        data = writeThrough(self.peer, data)
+        if data:
+            self.peer.write(data)
 
     def flush(self) -> None:
         """
