@@ -120,23 +120,34 @@ def freePort() -> int:
         s.close()
 
 
-def cpuSeconds(pid: "int | str") -> float:
+def schedstat(pid: "int | str") -> Tuple[float, int]:
     """
     CPU time of process C{pid} (or C{"self"}) so far, all its threads
     together, from the scheduler's own nanosecond count
-    (C{/proc/PID/task/*/schedstat}, first field), not from the 10 ms ticks
-    of utime and stime.
+    (C{/proc/PID/task/*/schedstat}), not from the 10 ms ticks of utime and
+    stime; and how many times its threads were put on a CPU (wake-ups).
+
+    @return: C{(seconds, runs)}.
     """
-    total = 0
+    total = runs = 0
     base = "/proc/%s/task" % (pid,)
     for task in os.listdir(base):
         try:
             with open("%s/%s/schedstat" % (base, task)) as f:
-                total += int(f.read().split()[0])
+                fields = f.read().split()
+            total += int(fields[0])
+            runs += int(fields[2])
         except (OSError, IndexError, ValueError):
             # A thread that ended between the listing and the read.
             pass
-    return total / 1e9
+    return total / 1e9, runs
+
+
+def cpuSeconds(pid: "int | str") -> float:
+    """
+    CPU seconds of process C{pid} (or C{"self"}) so far; see L{schedstat}.
+    """
+    return schedstat(pid)[0]
 
 
 #: CPUs the service and this benchmark run on (None: not pinned); set by
@@ -172,15 +183,17 @@ def rssBytes(pid: int) -> int:
     raise BenchError("no VmRSS for pid %d" % (pid,))
 
 
-def serviceEnv() -> Dict[str, str]:
+def serviceEnv(root: Optional[str] = None) -> Dict[str, str]:
     """
-    The environment to start tcpbridge in: the directory of the tcpbridge
-    this benchmark imports goes first on C{PYTHONPATH}, so that twistd finds
-    the plugin beside it (an editable install does not show it to twistd).
+    The environment to start tcpbridge in: C{root} (by default the directory
+    of the tcpbridge this benchmark imports) goes first on C{PYTHONPATH}, so
+    that twistd finds the plugin beside it (an editable install does not
+    show it to twistd).
     """
-    import tcpbridge
+    if root is None:
+        import tcpbridge
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(tcpbridge.__file__)))
+        root = os.path.dirname(os.path.dirname(os.path.abspath(tcpbridge.__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
     return env
@@ -982,6 +995,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def handleSignals() -> None:
+    """
+    Make Ctrl-C, SIGTERM and SIGHUP stop the run (and, through the caller's
+    cleanup, its services), even when started with SIGINT ignored (a
+    background job of a non-interactive shell).
+    """
+
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, terminated)
+    signal.signal(signal.SIGHUP, terminated)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=float, default=None,
@@ -1002,15 +1030,7 @@ def main() -> int:
                         help="leave the service and the benchmark to the scheduler instead of "
                         "on separate CPUs")
     args = parser.parse_args()
-
-    def terminated(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    # Ctrl-C must stop the run and its services even when started with
-    # SIGINT ignored (a background job of a non-interactive shell).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, terminated)
-    signal.signal(signal.SIGHUP, terminated)
+    handleSignals()
     try:
         return run(args)
     except KeyboardInterrupt:

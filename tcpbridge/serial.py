@@ -24,14 +24,16 @@ from tcpbridge.writethrough import writeThrough
 
 PTY_PREFIX = "pty:"
 
-#: Bytes read from a pty in one go.
-READ_SIZE = 65536
+#: Bytes read from a serial line in one go.  A tty's line discipline holds
+#: 4 KiB, and no read of a tty (a pty's either end included) returns more;
+#: a larger buffer only costs a larger allocation on every read, which at a
+#: serial line's few bytes a read is most reads.
+READ_SIZE = 4096
 
 
 def readFrom(fd: int, deliver: Callable[[bytes], None]) -> Optional[Failure]:
     """
-    Read what a serial line has (up to L{READ_SIZE} bytes: Twisted's own
-    reads take 8 KiB, which costs throughput at pty speed) and deliver it.
+    Read what a serial line has (up to L{READ_SIZE} bytes) and deliver it.
 
     @return: what C{doRead} returns: L{None}, or why the line is gone.
     """
