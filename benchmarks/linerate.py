@@ -253,11 +253,13 @@ def readSome(fd: int) -> int:
 
 
 def drive(
-    lines: List[Line], procs: List[subprocess.Popen], rate: float, chunk: int, seconds: float
+    lines: List[Line], procs: List[subprocess.Popen], rate: float, chunk: int, seconds: float,
+    tick: float,
 ) -> Dict[str, float]:
     """
     Move data both ways on every line at C{rate} bytes a second each way,
-    in C{chunk}-byte writes, for a warm-up and then C{seconds} measured.
+    in C{chunk}-byte writes made every C{tick} seconds, for a warm-up and
+    then C{seconds} measured.
     """
     block = os.urandom(1 << 16).translate(_PLAIN)
     # Streams: (write fd, index); host writes on the master, peer on the socket.
@@ -290,7 +292,7 @@ def drive(
     k = 0
     due = begin
     offset = 0
-    now = begin
+    nextTick = now = begin
     while now < stopAt:
         now = time.monotonic()
         if usage0 is None and now >= measureFrom:
@@ -298,30 +300,31 @@ def drive(
             own0 = schedstat("self")
             writes = 0
             sent0 = sum(sent)
-        # Every chunk now due, in the fixed order that spreads them (but
-        # reads in between: a benchmark that falls behind must not stop
-        # reading, or every program would look stalled).
-        batch = count
-        while due <= now and due < stopAt and batch:
-            batch -= 1
-            if len(backlog[k]) >= MAX_BACKLOG:
-                # The program does not take this stream's bytes: no more.
-                data = backlog[k]
-            else:
-                data = backlog[k] + block[offset:offset + chunk]
-                offset = (offset + chunk) % (len(block) - chunk)
-            try:
-                n = os.write(writers[k], data)
-            except BlockingIOError:
-                n = 0
-            writes += 1
-            sent[k] += n
-            backlog[k] = data[n:]
-            k += 1
-            if k == count:
-                k = 0
-            due += step
-        timeout = max(0.0, min(due, stopAt) - time.monotonic())
+        if now >= nextTick:
+            # Every chunk due by now, in the fixed order that spreads them.
+            # Writes go out on the tick only, whatever arrives in between,
+            # so every program is offered the same bursts.
+            while due <= now and due < stopAt:
+                if len(backlog[k]) >= MAX_BACKLOG:
+                    # The program does not take this stream's bytes: no more.
+                    data = backlog[k]
+                else:
+                    data = backlog[k] + block[offset:offset + chunk]
+                    offset = (offset + chunk) % (len(block) - chunk)
+                try:
+                    n = os.write(writers[k], data)
+                except BlockingIOError:
+                    n = 0
+                writes += 1
+                sent[k] += n
+                backlog[k] = data[n:]
+                k += 1
+                if k == count:
+                    k = 0
+                due += step
+            while nextTick <= now:
+                nextTick += tick
+        timeout = max(0.0, min(nextTick, stopAt) - time.monotonic())
         for fd, _ in poller.poll(timeout):
             received[readers[fd]] += readSome(fd)
     assert usage0 is not None
@@ -358,13 +361,13 @@ def drive(
     }
 
 
-def runOne(program: str, n: int, rate: float, chunk: int, seconds: float,
+def runOne(program: str, n: int, rate: float, chunk: int, seconds: float, tick: float,
            workdir: str, txdelay: int, baseline: Optional[str]) -> Dict[str, float]:
     lines = [Line() for _ in range(n)]
     procs: List[subprocess.Popen] = []
     try:
         procs = start(program, lines, workdir, txdelay, baseline)
-        return drive(lines, procs, rate, chunk, seconds)
+        return drive(lines, procs, rate, chunk, seconds, tick)
     finally:
         for line in lines:
             line.close()
@@ -380,6 +383,9 @@ def main() -> int:
                         help="KB/s each way per session, comma-separated (default 1.2,12)")
     parser.add_argument("--chunk", type=int, default=32,
                         help="bytes per write, each side (default 32; a UART gives 16-64)")
+    parser.add_argument("--tick", type=float, default=1.0,
+                        help="ms between the benchmark's rounds of writes (default 1): every "
+                        "chunk due goes out on the tick, so every program gets the same bursts")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="seconds measured per run, after a %.0f s warm-up" % (WARMUP,))
     parser.add_argument("--repeats", type=int, default=2,
@@ -408,9 +414,10 @@ def main() -> int:
     sessions = [int(x) for x in args.sessions.split(",")]
     rates = [float(x) for x in args.rates.split(",")]
     pinning = bench.pinCpus(not args.no_pin)
-    print("line-rate benchmark: %d-byte chunks, %.0f s measured per run, median of %d "
-          "interleaved runs; %s; tcpbridge TCPTXDELAY %d ms"
-          % (args.chunk, args.seconds, args.repeats, pinning, args.txdelay), flush=True)
+    print("line-rate benchmark: %d-byte chunks written on a %.1f ms tick, %.0f s measured per "
+          "run, median of %d interleaved runs; %s; tcpbridge TCPTXDELAY %d ms"
+          % (args.chunk, args.tick, args.seconds, args.repeats, pinning, args.txdelay),
+          flush=True)
     workdir = tempfile.mkdtemp(prefix="tcpbridge-linerate-")
     rows = []
     notes: List[str] = []
@@ -425,7 +432,7 @@ def main() -> int:
                         print("  %-32s" % (label,), end="", flush=True)
                         try:
                             r = runOne(program, n, rate, args.chunk, args.seconds,
-                                       workdir, args.txdelay, args.baseline)
+                                       args.tick / 1000, workdir, args.txdelay, args.baseline)
                         except BenchError as e:
                             print(" FAILED: %s" % (e,), flush=True)
                             continue
