@@ -35,6 +35,7 @@ traffic is on 127.0.0.1.
 
 import argparse
 import os
+import random
 import select
 import shutil
 import socket
@@ -47,7 +48,7 @@ import tty
 from typing import Dict, List, Optional, Tuple
 
 import bench
-from bench import LOOPBACK, WAITING_FOR_DATA, BenchError, freePort, schedstat, serviceEnv
+from bench import LOOPBACK, WAITING_FOR_DATA, BenchError, schedstat, serviceEnv
 
 PROGRAMS = ("tcpbridge", "socat", "ser2net")
 
@@ -69,12 +70,12 @@ class Line:
     One session: a pty (the host's end is C{master}) and the peer socket.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int) -> None:
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         os.set_blocking(self.master, False)
         self.device = os.ttyname(self.slave)
-        self.port = freePort()
+        self.port = port
         self.sock: Optional[socket.socket] = None
         self.buffer = bytearray()
 
@@ -133,6 +134,32 @@ class Line:
                     raise BenchError("nothing listens on port %d" % (self.port,))
                 time.sleep(0.02)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def listenPorts(n: int) -> List[int]:
+    """
+    C{n} loopback ports free now, below the kernel's range of ephemeral
+    ports: the benchmark's own peer sockets (and anything else on the
+    machine) take theirs from that range, and one of them could otherwise
+    take a port before the program under test listens on it.
+    """
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    ports: List[int] = []
+    candidate = random.randrange(1024, max(1025, low - 4 * n))
+    while len(ports) < n:
+        if candidate >= low:
+            raise BenchError("no %d free ports below %d" % (n, low))
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind((LOOPBACK, candidate))
+            ports.append(candidate)
+        except OSError:
+            pass
+        finally:
+            probe.close()
+        candidate += 1
+    return ports
 
 
 def waitDevicesOpen(pids: List[int], devices: List[str]) -> None:
@@ -315,6 +342,8 @@ def drive(
                     n = os.write(writers[k], data)
                 except BlockingIOError:
                     n = 0
+                except OSError as e:
+                    raise BenchError("a session broke: %s" % (e,))
                 writes += 1
                 sent[k] += n
                 backlog[k] = data[n:]
@@ -341,6 +370,8 @@ def drive(
                 rest = rest[n:]
             except BlockingIOError:
                 time.sleep(0.01)
+            except OSError as e:
+                raise BenchError("a session broke: %s" % (e,))
     drainUntil = time.monotonic() + DRAIN
     while received != sent and time.monotonic() < drainUntil:
         for fd, _ in poller.poll(0.1):
@@ -363,7 +394,7 @@ def drive(
 
 def runOne(program: str, n: int, rate: float, chunk: int, seconds: float, tick: float,
            workdir: str, txdelay: int, baseline: Optional[str]) -> Dict[str, float]:
-    lines = [Line() for _ in range(n)]
+    lines = [Line(port) for port in listenPorts(n)]
     procs: List[subprocess.Popen] = []
     try:
         procs = start(program, lines, workdir, txdelay, baseline)
