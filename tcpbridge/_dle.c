@@ -39,29 +39,22 @@ special(unsigned char c)
 }
 
 /*
- * Copy the plain bytes from s[*i] on to *o, up to the next DLE or ETX or
- * the end.  Whole words are copied while they hold neither byte, so the
- * caller's output buffer must have room for 8 bytes past where the input
- * position would put it.
+ * How many bytes from s on, in whole words, hold neither DLE nor ETX.  Not
+ * inlined: kept out of the byte loops, whose variables then stay in
+ * registers.
  */
-static inline void
-copyPlain(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i, unsigned char **o)
+static Py_ssize_t __attribute__((noinline))
+plainWords(const unsigned char *s, Py_ssize_t n)
 {
-    Py_ssize_t j = *i;
-    unsigned char *p = *o;
+    Py_ssize_t j = 0;
     while (j + 8 <= n) {
         uint64_t x;
         memcpy(&x, s + j, 8);
         if (special8(x))
             break;
-        memcpy(p, &x, 8);
-        p += 8;
         j += 8;
     }
-    while (j < n && !special(s[j]))
-        *p++ = s[j++];
-    *i = j;
-    *o = p;
+    return j;
 }
 
 static PyObject *
@@ -101,7 +94,12 @@ encode(PyObject *module, PyObject *arg)
     }
     else {
         while (i < n) {
-            copyPlain(s, n, &i, &o);
+            Py_ssize_t run = plainWords(s + i, n - i);
+            memcpy(o, s + i, run);
+            o += run;
+            i += run;
+            while (i < n && !special(s[i]))
+                *o++ = s[i++];
             if (i < n) {
                 *o++ = DLE;
                 *o++ = s[i++];
@@ -117,13 +115,17 @@ decode(PyObject *module, PyObject *args)
 {
     PyObject *data, *payload = NULL, *rest = NULL, *result;
     Py_buffer in;
-    int pending;
+    int pendingArg, pending;
     const unsigned char *s;
     unsigned char *o, *start;
-    Py_ssize_t n, i = 0, wordAt = 0;
+    Py_ssize_t n, i = 0;
+    unsigned plain = 0;
 
-    if (!PyArg_ParseTuple(args, "Op:decode", &data, &pending))
+    if (!PyArg_ParseTuple(args, "Op:decode", &data, &pendingArg))
         return NULL;
+    /* A copy whose address is never taken: the byte stores below may
+     * alias anything whose address escaped, which would keep it in memory. */
+    pending = pendingArg;
     if (PyObject_GetBuffer(data, &in, PyBUF_SIMPLE) < 0)
         return NULL;
     s = in.buf;
@@ -144,32 +146,18 @@ decode(PyObject *module, PyObject *args)
             return Py_BuildValue("(OOO)", data, Py_None, Py_False);
         }
     }
-    /* The payload is never longer than the read plus the waiting DLE; 8
-     * more bytes of room let plain bytes be copied a word at a time. */
-    payload = PyBytes_FromStringAndSize(NULL, n + 1 + 8);
+    /* The payload is never longer than the read plus the waiting DLE. */
+    payload = PyBytes_FromStringAndSize(NULL, n + 1);
     if (payload == NULL)
         goto error;
     start = o = (unsigned char *)PyBytes_AS_STRING(payload);
     memcpy(o, s, i);
     o += i;
-    /* pending: the last byte taken was a DLE waiting for its partner. */
+    /* pending: the last byte taken was a DLE waiting for its partner;
+     * plain: how many plain bytes were just taken one by one. */
     while (i < n) {
         unsigned char c = s[i];
         int isDLE = c == DLE, isETX = c == ETX;
-        if (i >= wordAt && i + 8 <= n) {
-            /* A word with neither DLE nor ETX is copied whole; after one
-             * with either, the next word is tried 8 bytes on, so that
-             * escape-dense data goes byte by byte with no guessing. */
-            uint64_t x;
-            memcpy(&x, s + i, 8);
-            if (!pending && !special8(x)) {
-                memcpy(o, &x, 8);
-                o += 8;
-                i += 8;
-                continue;
-            }
-            wordAt = i + 8;
-        }
         if (isETX && !pending) {
             /* A bare ETX: the host closes; what follows is not ours. */
             rest = PyBytes_FromStringAndSize((const char *)s + i + 1, n - i - 1);
@@ -185,8 +173,19 @@ decode(PyObject *module, PyObject *args)
         o += pending & ((isDLE | isETX) ^ 1);
         *o = c;
         o += pending | (isDLE ^ 1);
+        plain = (plain + 1) & -(unsigned)((isDLE | isETX | pending) ^ 1);
         pending = (pending ^ 1) & isDLE;
         i++;
+        if (plain >= 8) {
+            /* Plain data again: copy the whole words that hold neither
+             * byte (escape-dense data seldom gets here, so the test is
+             * nearly always guessed right). */
+            Py_ssize_t run = plainWords(s + i, n - i);
+            plain = 0;
+            memcpy(o, s + i, run);
+            o += run;
+            i += run;
+        }
     }
     PyBuffer_Release(&in);
     if (_PyBytes_Resize(&payload, o - start) < 0) {
