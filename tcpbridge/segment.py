@@ -7,10 +7,10 @@ until a full segment (one MSS) is ready, which leaves at once, or until
 TCPTXDELAY milliseconds have passed since the first byte of a partial one.
 A delay of 0 sends every read at once.
 
-A serial line delivers its bytes in many small reads, so the timer is kept
-per delay period, not per read: it is neither cancelled when a full
-segment leaves nor set again for the partial one that follows; when it
-fires early for a younger partial segment, it waits out that one's delay.
+With many reads in each delay period, the timer is kept per period, not
+per read: it is neither cancelled when a full segment leaves nor set again
+for the partial one that follows; when it fires early for a younger
+partial segment, it waits out that one's delay.
 """
 
 from typing import Callable, Optional
