@@ -48,8 +48,6 @@ ETX = 0x03
 WAITING_FOR_DATA = b"\r\nOk_Info_WaitingForData\r\n"
 LOOPBACK = "127.0.0.1"
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
 #: Seconds any single wait may last before the item is reported as failed.
 STEP_TIMEOUT = 20.0
 #: Seconds without a byte received before a transfer counts as stalled.
@@ -122,14 +120,56 @@ def freePort() -> int:
         s.close()
 
 
-def cpuTicks(pid: int) -> int:
+def schedstat(pid: "int | str") -> Tuple[float, int]:
     """
-    utime + stime of process C{pid}, in clock ticks.
+    CPU time of process C{pid} (or C{"self"}) so far, all its threads
+    together, from the scheduler's own nanosecond count
+    (C{/proc/PID/task/*/schedstat}), not from the 10 ms ticks of utime and
+    stime; and how many times its threads were put on a CPU (wake-ups).
+
+    @return: C{(seconds, runs)}.
     """
-    with open("/proc/%d/stat" % (pid,)) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # Fields 14 and 15 of stat(5); the first after ")" is field 3.
-    return int(fields[11]) + int(fields[12])
+    total = runs = 0
+    base = "/proc/%s/task" % (pid,)
+    for task in os.listdir(base):
+        try:
+            with open("%s/%s/schedstat" % (base, task)) as f:
+                fields = f.read().split()
+            total += int(fields[0])
+            runs += int(fields[2])
+        except (OSError, IndexError, ValueError):
+            # A thread that ended between the listing and the read.
+            pass
+    return total / 1e9, runs
+
+
+def cpuSeconds(pid: "int | str") -> float:
+    """
+    CPU seconds of process C{pid} (or C{"self"}) so far; see L{schedstat}.
+    """
+    return schedstat(pid)[0]
+
+
+#: CPUs the service and this benchmark run on (None: not pinned); set by
+#: L{pinCpus}.
+SERVICE_CPU: Optional[int] = None
+HARNESS_CPU: Optional[int] = None
+
+
+def pinCpus(enabled: bool) -> str:
+    """
+    Put this benchmark and the services it starts on separate CPUs where
+    there are two or more, so neither steals the other's time slices.
+
+    @return: what was done, for the report.
+    """
+    global SERVICE_CPU, HARNESS_CPU
+    cpus = sorted(os.sched_getaffinity(0))
+    if not enabled or len(cpus) < 2:
+        return "not pinned (%s)" % ("--no-pin" if not enabled else "one CPU")
+    HARNESS_CPU, SERVICE_CPU = cpus[0], cpus[1]
+    os.sched_setaffinity(0, {HARNESS_CPU})
+    return "service on CPU %d, benchmark on CPU %d" % (SERVICE_CPU, HARNESS_CPU)
 
 
 def rssBytes(pid: int) -> int:
@@ -141,6 +181,22 @@ def rssBytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise BenchError("no VmRSS for pid %d" % (pid,))
+
+
+def serviceEnv(root: Optional[str] = None) -> Dict[str, str]:
+    """
+    The environment to start tcpbridge in: C{root} (by default the directory
+    of the tcpbridge this benchmark imports) goes first on C{PYTHONPATH}, so
+    that twistd finds the plugin beside it (an editable install does not
+    show it to twistd).
+    """
+    if root is None:
+        import tcpbridge
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(tcpbridge.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
 
 
 #: Every service process started and not yet reaped, for the last cleanup.
@@ -269,11 +325,13 @@ class Session:
                 ]
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.workdir, start_new_session=True,
+                cwd=self.workdir, start_new_session=True, env=serviceEnv(),
             )
         finally:
             log.close()
         _LIVE.append(self.proc)
+        if SERVICE_CPU is not None:
+            os.sched_setaffinity(self.proc.pid, {SERVICE_CPU})
         if self.kind == "tcpbridge":
             self._waitDeviceOpen(device)
             self._command(b"AT", first=True)
@@ -466,8 +524,8 @@ def transfer(
     rssBase = rssBytes(pid)
     rssPeak = rssBase
     nextSample = 0.0
-    cpu0 = cpuTicks(pid)
-    own0 = os.times()
+    cpu0 = cpuSeconds(pid)
+    own0 = cpuSeconds("self")
     start = time.monotonic()
     holdUntil = start + hold
     lastProgress = start
@@ -523,8 +581,8 @@ def transfer(
                     raise BenchError("%d bytes received, %d expected" % (received, expectTotal))
         if received == expectTotal and reading:
             end = time.monotonic()
-            cpu1 = cpuTicks(pid)
-            own1 = os.times()
+            cpu1 = cpuSeconds(pid)
+            own1 = cpuSeconds("self")
             break
     if sampleRss:
         rssPeak = max(rssPeak, rssBytes(pid))
@@ -546,8 +604,8 @@ def transfer(
         )
     return {
         "elapsed": end - start,
-        "cpu": (cpu1 - cpu0) / CLK_TCK,
-        "harnessCpu": (own1.user + own1.system) - (own0.user + own0.system),
+        "cpu": cpu1 - cpu0,
+        "harnessCpu": own1 - own0,
         "rssGrowth": rssPeak - rssBase,
         "rssBase": rssBase,
     }
@@ -722,6 +780,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
 
+    pinning = pinCpus(not args.no_pin)
     print(
         "tcpbridge benchmark: throughput %.0f MB per run (median of %d), memory test %.0f MB "
         "with a %.1f s hold, %d round trips (MB = 2^20 bytes)"
@@ -776,39 +835,46 @@ def run(args: argparse.Namespace) -> int:
                 name += " TXDELAY%d" % (txdelay,)
             rates: Dict[str, Optional[float]] = {}
             cpus: Dict[str, Optional[float]] = {}
-            for svc in services:
-                if toPeer:
-                    send = coded
-                    expect = payload if svc == "tcpbridge" else coded
-                else:
-                    send = payload
-                    expect = coded if svc == "tcpbridge" else payload
-                # Payload: what the receiving application gets once
-                # decoded (tcpbridge's DLE coding is the line's
-                # business); socat carries bytes as they are.
-                moved = len(payload) if svc == "tcpbridge" else len(expect)
-                print("  %-36s %-9s" % (name, svc), end="", flush=True)
-                runs = []
-                try:
-                    for _ in range(repeats):
+            # Both programs are charged for the same bytes: those sent into
+            # them (the DLE-coded stream host to peer, the payload peer to
+            # host), whatever each then delivers.
+            send = coded if toPeer else payload
+            moved = len(send)
+            runs: Dict[str, List[Dict[str, float]]] = {svc: [] for svc in services}
+            failed: Dict[str, str] = {}
+            # Repeats interleaved (tcpbridge, socat, tcpbridge, socat...), so
+            # a slow spell of the machine falls on both alike.
+            for attempt in range(repeats):
+                for svc in services:
+                    if svc in failed:
+                        continue
+                    if toPeer:
+                        expect = payload if svc == "tcpbridge" else coded
+                    else:
+                        expect = coded if svc == "tcpbridge" else payload
+                    print("  %-36s %-9s" % (name, svc), end="", flush=True)
+                    try:
                         with Session(svc, workdir, dlemode, txdelay) as session:
                             r = transfer(
                                 session, toPeer, send, len(send), expect, len(expect)
                             )
                             checkLog(session)
-                        runs.append(r)
-                        print(" %.1f MB/s (CPU %.0f%%, harness %.0f%%)" % (
-                            moved / MB / r["elapsed"], 100 * r["cpu"] / r["elapsed"],
-                            100 * r["harnessCpu"] / r["elapsed"]), end="", flush=True)
-                    print(flush=True)
-                except BenchError as e:
-                    print(" failed", flush=True)
+                    except BenchError as e:
+                        print(" failed", flush=True)
+                        failed[svc] = str(e)
+                        report.note("throughput %s, %s: FAILED: %s" % (name, svc, e))
+                        continue
+                    runs[svc].append(r)
+                    print(" %.1f MB/s (CPU %.0f%%, harness %.0f%%)" % (
+                        moved / MB / r["elapsed"], 100 * r["cpu"] / r["elapsed"],
+                        100 * r["harnessCpu"] / r["elapsed"]), flush=True)
+            for svc in services:
+                if svc in failed:
                     rates[svc] = cpus[svc] = None
-                    report.note("throughput %s, %s: FAILED: %s" % (name, svc, e))
                     continue
-                # The median run of the repeats, for speed and CPU alike.
-                elapsed = statistics.median(r["elapsed"] for r in runs)
-                cpu = statistics.median(r["cpu"] for r in runs)
+                # The median of the repeats, for speed and CPU alike.
+                elapsed = statistics.median(r["elapsed"] for r in runs[svc])
+                cpu = statistics.median(r["cpu"] for r in runs[svc])
                 rates[svc] = moved / MB / elapsed
                 cpus[svc] = cpu / (moved / MB)
                 if svc == "tcpbridge" and cpu > 0.9 * elapsed:
@@ -821,19 +887,23 @@ def run(args: argparse.Namespace) -> int:
 
         # 2: latency.
         for dlemode in (0, 1):
-            results: Dict[str, Optional[List[float]]] = {}
-            for svc in services:
-                print("  %-36s %-9s ..." % ("round trip DLE%d" % (dlemode,), svc), end="",
-                      flush=True)
-                try:
-                    with Session(svc, workdir, dlemode, txdelay=0) as session:
-                        results[svc] = roundTrips(session, trips)
-                        checkLog(session)
-                    print(" median %.1f us" % (statistics.median(results[svc]),), flush=True)
-                except BenchError as e:
-                    print(" failed", flush=True)
-                    results[svc] = None
-                    report.note("round trip DLE%d, %s: FAILED: %s" % (dlemode, svc, e))
+            results: Dict[str, Optional[List[float]]] = {svc: [] for svc in services}
+            for attempt in range(repeats):
+                for svc in services:
+                    if results[svc] is None:
+                        continue
+                    print("  %-36s %-9s ..." % ("round trip DLE%d" % (dlemode,), svc), end="",
+                          flush=True)
+                    try:
+                        with Session(svc, workdir, dlemode, txdelay=0) as session:
+                            times = roundTrips(session, trips)
+                            checkLog(session)
+                        results[svc] += times  # type: ignore[operator]
+                        print(" median %.1f us" % (statistics.median(times),), flush=True)
+                    except BenchError as e:
+                        print(" failed", flush=True)
+                        results[svc] = None
+                        report.note("round trip DLE%d, %s: FAILED: %s" % (dlemode, svc, e))
             for label, f in (("median", statistics.median), ("p99", lambda v: percentile(v, 99))):
                 report.add(
                     "1-byte round trip DLE%d %s" % (dlemode, label),
@@ -886,10 +956,10 @@ def run(args: argparse.Namespace) -> int:
     for problem in logProblems:
         report.note(problem)
     report.note(
-        "throughput is payload MB/s at the receiving side: for tcpbridge the decoded payload; "
-        "socat does no DLE coding, so in DLEMODE 1 host->peer it delivers the DLE-coded bytes "
-        "(and counts them), and peer->host the host gets the raw payload where tcpbridge "
-        "sends it DLE-coded",
+        "throughput and CPU per MB count the same bytes for both programs: those sent into "
+        "them (host->peer the DLE-coded stream in DLEMODE 1, peer->host the payload); socat "
+        "does no DLE coding, so in DLEMODE 1 it delivers the coded bytes host->peer and the "
+        "raw payload peer->host, where tcpbridge decodes and encodes",
         echo=False
     )
     report.note(
@@ -898,14 +968,15 @@ def run(args: argparse.Namespace) -> int:
         echo=False,
     )
     report.note(
-        "CPU % in the progress lines: the service's utime+stime over the run's elapsed time, "
+        "CPU % in the progress lines: the service's CPU time over the run's elapsed time, "
         "and the same for this benchmark process (the harness); when neither is near 100%, "
         "the pty itself (kernel work outside both processes) is what limits the rate",
         echo=False
     )
     report.note(
-        "CPU per MB: utime+stime of the service process over the throughput run, per payload MB "
-        "(clock tick %.0f ms)" % (1000.0 / CLK_TCK,),
+        "CPU per MB: CPU time of the service process (all threads, from the scheduler's "
+        "nanosecond count in /proc/PID/task/*/schedstat) over the throughput run, per MB sent "
+        "into it; medians of %d repeats run interleaved; %s" % (repeats, pinning),
         echo=False
     )
     report.note(
@@ -924,6 +995,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def handleSignals() -> None:
+    """
+    Make Ctrl-C, SIGTERM and SIGHUP stop the run (and, through the caller's
+    cleanup, its services), even when started with SIGINT ignored (a
+    background job of a non-interactive shell).
+    """
+
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, terminated)
+    signal.signal(signal.SIGHUP, terminated)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=float, default=None,
@@ -940,16 +1026,11 @@ def main() -> int:
                         "(default 3, --quick 1)")
     parser.add_argument("--round-trips", type=int, default=None,
                         help="round trips for the latency figure (default 2000, --quick 300)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave the service and the benchmark to the scheduler instead of "
+                        "on separate CPUs")
     args = parser.parse_args()
-
-    def terminated(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    # Ctrl-C must stop the run and its services even when started with
-    # SIGINT ignored (a background job of a non-interactive shell).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, terminated)
-    signal.signal(signal.SIGHUP, terminated)
+    handleSignals()
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -101,7 +101,7 @@ class Modem(CommandLineReceiver):
         self._resetLine()
         if self.lost.called:
             self.lost = Deferred()
-        self._guard = Throttle(self.transport)
+        self._guard = Throttle(self.transport, self._drain)
         self._guard.guard()
         for service in self.services.values():
             service.lineOpened()
@@ -193,7 +193,9 @@ class Modem(CommandLineReceiver):
         self.handOver(self.reactor.seconds(), text=True)
 
     def acceptingInput(self) -> bool:
-        return not self._busy and self.state in (IDLE, LISTENING)
+        # Not while a command runs, nor while the host leaves its answers
+        # unread (a read may hold hundreds of command lines).
+        return not self._busy and not self._guard.paused and self.state in (IDLE, LISTENING)
 
     def etxReceived(self) -> None:
         # Firmware sends a few at start-up to make sure no session is left

@@ -6,6 +6,11 @@ segment wastes the network (and a GPRS tariff did too).  Bytes are held
 until a full segment (one MSS) is ready, which leaves at once, or until
 TCPTXDELAY milliseconds have passed since the first byte of a partial one.
 A delay of 0 sends every read at once.
+
+With many reads in each delay period, the timer is kept per period, not
+per read: it is neither cancelled when a full segment leaves nor set again
+for the partial one that follows; when it fires early for a younger
+partial segment, it waits out that one's delay.
 """
 
 from typing import Callable, Optional
@@ -36,6 +41,8 @@ class Segmenter:
         self.clock = clock
         self.mss = mss
         self._held = b""
+        #: When the partial segment held now must leave.
+        self._due = 0.0
         self._timer: Optional[IDelayedCall] = None
 
     @property
@@ -52,15 +59,30 @@ class Segmenter:
         if self.delay <= 0:
             self._write(data)
             return
+        fresh = not self._held
         held = self._held + data if self._held else data
         full = len(held) - len(held) % self.mss
         if full:
             self._write(held[:full])
             held = held[full:]
-            self._cancel()
+            fresh = True
         self._held = held
-        if held and self._timer is None:
-            self._timer = self.clock.callLater(self.delay, self.flush)
+        if held and fresh:
+            # The first byte of a new partial segment: its delay runs now.
+            self._due = self.clock.seconds() + self.delay
+            if self._timer is None:
+                self._timer = self.clock.callLater(self.delay, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if not self._held:
+            return
+        wait = self._due - self.clock.seconds()
+        if wait > 0:
+            # Set for a segment that left full; the one held now is younger.
+            self._timer = self.clock.callLater(wait, self._expire)
+            return
+        self.flush()
 
     def flush(self) -> None:
         """

@@ -19,6 +19,7 @@ from zope.interface import implementer
 from tcpbridge import dle
 from tcpbridge.segment import MSS, Segmenter
 from tcpbridge.trace import TO_HOST, TO_PEER
+from tcpbridge.writethrough import writeThrough
 
 
 @implementer(IPushProducer)
@@ -28,8 +29,14 @@ class Throttle:
     and remembers whether it did, so that it can undo exactly its own pause.
     """
 
-    def __init__(self, transport: ITransport) -> None:
+    def __init__(
+        self, transport: ITransport, resumed: Optional[Callable[[], None]] = None
+    ) -> None:
+        """
+        @param resumed: called each time the transport is read again.
+        """
         self.transport = transport
+        self.resumed = resumed
         self.paused = False
 
     def pauseProducing(self) -> None:
@@ -41,6 +48,8 @@ class Throttle:
         if self.paused:
             self.paused = False
             self.transport.resumeProducing()
+            if self.resumed is not None:
+                self.resumed()
 
     def stopProducing(self) -> None:
         # The consumer went away: whatever it paused, it no longer holds.
@@ -145,7 +154,9 @@ class Splice:
         self.sentToPeer += len(data)
         if self.trace is not None:
             self.trace(TO_PEER, data)
-        self.peer.write(data)
+        data = writeThrough(self.peer, data)
+        if data:
+            self.peer.write(data)
 
     def flush(self) -> None:
         """

@@ -868,6 +868,29 @@ class ModemTests(SerialSide, SynchronousTestCase):
         self.assertEqual(self.transport.producerState, "producing")
         self.assertIs(self.transport.producer, self.modem._guard)
 
+    def test_answersUnreadHoldTheRestOfARead(self) -> None:
+        """
+        When the host's unread answers fill the serial write buffer in the
+        middle of a read, the rest of that read waits: its lines are run,
+        in order, once the host has taken the answers.
+        """
+        self.command(b"ATE0")
+        self.written()
+        guard = self.modem._guard
+        write = self.transport.write
+
+        def filling(data: bytes) -> None:
+            # The first answer fills the buffer: the transport pauses us.
+            write(data)
+            guard.pauseProducing()
+
+        self.transport.write = filling  # type: ignore[method-assign]
+        self.modem.dataReceived(b"AT+CMEE?\rAT+CMEE=1\rAT+CMEE?\r")
+        self.assertEqual(self.written(), b"\r\n+CMEE: 0\r\n\r\nOK\r\n")
+        self.transport.write = write  # type: ignore[method-assign]
+        guard.resumeProducing()
+        self.assertEqual(self.written(), b"\r\nOK\r\n\r\n+CMEE: 1\r\n\r\nOK\r\n")
+
     def test_serialLost(self) -> None:
         """
         Losing the serial line during a session closes the peer connection.

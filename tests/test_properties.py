@@ -1,6 +1,6 @@
 """
-Property tests (hypothesis) for what the host can throw at the serial line:
-the modem's command-line handling answers every
+Property tests (hypothesis) for what the host can throw at the serial line
+(command mode and data mode): the modem's command-line handling answers every
 line and never fails, the AT parser never raises, and the DLE coding loses
 and invents no byte, however the stream is cut into reads.
 """
@@ -14,7 +14,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.test_dle import referenceWithEscapes
+from tests.test_dle import PER_CODEC, CodecMixin, CompiledCodec, referenceWithEscapes
 from tcpbridge import dle
 from tcpbridge.atcommands import Command, ParseError, parseLine
 from tcpbridge.config import BridgeConfig
@@ -28,6 +28,8 @@ DLE = 0x10
 
 #: Every example runs to the end (some make the modem wait for a clock).
 PROPERTY = settings(max_examples=200, deadline=None)
+#: The same, for the tests that run once per codec.
+CODEC_PROPERTY = settings(PER_CODEC, max_examples=200, deadline=None)
 
 #: A result code anywhere in the modem's output: verbose, a numbered
 #: error, or numeric (a known code ended by CR alone, not an information
@@ -101,14 +103,17 @@ def cut(data: bytes, points: List[int]) -> List[bytes]:
     return [data[a:b] for a, b in zip(edges, edges[1:])]
 
 
-def feedAll(chunks: List[bytes]) -> Tuple[bytes, Optional[bytes], dle.Decoder]:
+def feedAll(
+    chunks: List[bytes], decode: Optional[dle.DecodeFunction] = None
+) -> Tuple[bytes, Optional[bytes], dle.Decoder]:
     """
-    Feed C{chunks} to a new decoder in order, stopping at the bare ETX.
+    Feed C{chunks} to a new decoder (using C{decode}) in order, stopping at
+    the bare ETX.
 
     @return: the payload, everything after the bare ETX (the rest of its
         read and every later read; L{None} if there was none), the decoder.
     """
-    decoder = dle.Decoder()
+    decoder = dle.Decoder(decode)
     payload = []
     for index, chunk in enumerate(chunks):
         data, rest = decoder.feed(chunk)
@@ -222,26 +227,26 @@ class ModemLineTests(SynchronousTestCase):
             self.assertIsInstance(error, ParseError)
 
 
-class DLEPropertyTests(SynchronousTestCase):
+class DLEPropertyMixin(CodecMixin):
     """
     DLE coding keeps every byte, whatever the data and however the host's
     stream is cut into reads.
     """
 
-    @PROPERTY
+    @CODEC_PROPERTY
     @given(data=st.binary(max_size=3000), points=st.lists(st.integers(0, 4000), max_size=20))
     def test_roundTrip(self, data: bytes, points: List[int]) -> None:
         """
         Encoding then decoding, in any chunking, gives the data back with no close and nothing
         left waiting.
         """
-        payload, rest, decoder = feedAll(cut(dle.encode(data), points))
+        payload, rest, decoder = feedAll(cut(self.encode(data), points), self.decode)
         self.assertEqual(payload, data)
         self.assertIsNone(rest)
         self.assertFalse(decoder.pending)
         self.assertEqual(decoder.flush(), b"")
 
-    @PROPERTY
+    @CODEC_PROPERTY
     @given(
         data=st.binary(max_size=1000),
         tail=st.binary(max_size=100),
@@ -252,11 +257,11 @@ class DLEPropertyTests(SynchronousTestCase):
         Encoded data, a bare ETX and anything after it, in any chunking: the data is the payload
         and everything after the ETX is the rest.
         """
-        payload, rest, decoder = feedAll(cut(dle.encode(data) + b"\x03" + tail, points))
+        payload, rest, decoder = feedAll(cut(self.encode(data) + b"\x03" + tail, points), self.decode)
         self.assertEqual(payload, data)
         self.assertEqual(rest, tail)
 
-    @PROPERTY
+    @CODEC_PROPERTY
     @given(
         stream=st.lists(st.sampled_from([0x10, 0x03, 0x41, 0x00, 0xFF]), max_size=300).map(bytes)
         | st.binary(max_size=300),
@@ -267,7 +272,7 @@ class DLEPropertyTests(SynchronousTestCase):
         Any host stream, in any chunking: every byte is payload, an escaping DLE, the closing ETX,
         rest, or a DLE still waiting, and the payload is as decoding one byte at a time gives.
         """
-        payload, rest, decoder = feedAll(cut(stream, points))
+        payload, rest, decoder = feedAll(cut(stream, points), self.decode)
         waiting = decoder.flush() if rest is None else b""
         expected, expectedRest, escapes, pending = referenceWithEscapes(stream)
         self.assertEqual(payload, expected)
@@ -275,3 +280,36 @@ class DLEPropertyTests(SynchronousTestCase):
         self.assertEqual(waiting, b"\x10" if pending else b"")
         closing = 0 if rest is None else 1 + len(rest)
         self.assertEqual(len(payload) + escapes + closing + len(waiting), len(stream))
+
+    @CODEC_PROPERTY
+    @given(
+        data=st.binary(min_size=1000, max_size=20000),
+        escapes=st.lists(st.integers(0, 20000), max_size=40),
+        points=st.lists(st.integers(0, 25000), max_size=8),
+    )
+    def test_largeReads(self, data: bytes, escapes: List[int], points: List[int]) -> None:
+        """
+        Reads the size the serial line gives, mostly plain bytes with a few DLEs and ETXs
+        anywhere, decode as decoding one byte at a time does.
+        """
+        stream = bytearray(data)
+        for i, at in enumerate(escapes):
+            stream[at % len(stream)] = (DLE, ETX)[i % 2]
+        stream = bytes(stream)
+        payload, rest, decoder = feedAll(cut(stream, points), self.decode)
+        expected, expectedRest, escaped, pending = referenceWithEscapes(stream)
+        self.assertEqual((payload, rest), (expected, expectedRest))
+        if rest is None:
+            self.assertEqual(decoder.pending, pending)
+
+
+class DLEPropertyTests(DLEPropertyMixin, SynchronousTestCase):
+    """
+    The pure-Python codec.
+    """
+
+
+class DLEPropertyCTests(CompiledCodec, DLEPropertyMixin, SynchronousTestCase):
+    """
+    The compiled codec.
+    """

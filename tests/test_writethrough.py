@@ -1,0 +1,145 @@
+"""
+Tests for L{tcpbridge.writethrough}: writes go straight to the kernel when
+nothing is queued, and only what it does not take is queued.
+"""
+
+import os
+import tty
+from typing import List, Union
+
+from twisted.internet import main
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.protocol import Protocol
+from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from tcpbridge.serial import FileDescriptorTransport
+from tcpbridge.writethrough import writeThrough
+
+
+class KernelStandIn(FileDescriptor):
+    """
+    A connected file descriptor whose kernel takes up to C{room} bytes a
+    write (or answers with C{error}).
+    """
+
+    connected = 1
+
+    def __init__(self, room: int = 1 << 20) -> None:
+        FileDescriptor.__init__(self, MemoryReactor())
+        self.room = room
+        self.error: Union[None, Exception] = None
+        self.taken: List[bytes] = []
+
+    def writeSomeData(self, data: bytes) -> Union[int, Exception]:
+        if self.error is not None:
+            return self.error
+        n = min(self.room, len(data))
+        self.taken.append(bytes(data[:n]))
+        return n
+
+
+class WriteThroughTests(SynchronousTestCase):
+    """
+    Tests for L{writeThrough}.
+    """
+
+    def test_nothingQueued(self) -> None:
+        """
+        With nothing queued the bytes go to the kernel at once and nothing is left to queue.
+        """
+        transport = KernelStandIn()
+        self.assertEqual(writeThrough(transport, b"abc"), b"")
+        self.assertEqual(transport.taken, [b"abc"])
+
+    def test_partial(self) -> None:
+        """
+        What the kernel does not take is given back, in order.
+        """
+        transport = KernelStandIn(room=2)
+        self.assertEqual(writeThrough(transport, b"abcde"), b"cde")
+        self.assertEqual(transport.taken, [b"ab"])
+
+    def test_queuedFirst(self) -> None:
+        """
+        With bytes already queued nothing is written, so the order holds.
+        """
+        transport = KernelStandIn()
+        transport.write(b"first")
+        self.assertEqual(writeThrough(transport, b"second"), b"second")
+        self.assertEqual(transport.taken, [])
+
+    def test_wouldBlockOrError(self) -> None:
+        """
+        A kernel that takes nothing, or fails, leaves all the bytes to the queued write.
+        """
+        transport = KernelStandIn(room=0)
+        self.assertEqual(writeThrough(transport, b"abc"), b"abc")
+        transport.error = main.CONNECTION_LOST
+        self.assertEqual(writeThrough(transport, b"abc"), b"abc")
+
+    def test_notConnectedOrClosing(self) -> None:
+        """
+        A transport that is closing or closed is not written through.
+        """
+        transport = KernelStandIn()
+        transport.disconnecting = True
+        self.assertEqual(writeThrough(transport, b"abc"), b"abc")
+        transport.disconnecting = False
+        transport.connected = 0
+        self.assertEqual(writeThrough(transport, b"abc"), b"abc")
+        self.assertEqual(transport.taken, [])
+
+    def test_tls(self) -> None:
+        """
+        Under TLS the bytes are left to the transport, which encrypts them.
+        """
+        transport = KernelStandIn()
+        transport.TLS = True  # type: ignore[attr-defined]
+        self.assertEqual(writeThrough(transport, b"abc"), b"abc")
+        self.assertEqual(transport.taken, [])
+
+    def test_otherTransport(self) -> None:
+        """
+        A transport that is not a file descriptor gets every byte back to write itself.
+        """
+        self.assertEqual(writeThrough(StringTransport(), b"abc"), b"abc")
+
+
+class SerialWriteTests(SynchronousTestCase):
+    """
+    The serial line's transport writes through to a real pty.
+    """
+
+    def setUp(self) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        os.set_blocking(self.slave, False)
+        self.reactor = MemoryReactor()
+        self.transport = FileDescriptorTransport(self.master, Protocol(), self.reactor)
+        self.addCleanup(os.close, self.slave)
+        self.addCleanup(os.close, self.master)
+
+    def test_writtenAtOnce(self) -> None:
+        """
+        A write reaches the pty before the reactor turns, and the transport waits for no write event.
+        """
+        self.transport.write(b"hello")
+        self.assertEqual(os.read(self.slave, 100), b"hello")
+        self.assertNotIn(self.transport, self.reactor.writers)
+
+    def test_fullLineQueues(self) -> None:
+        """
+        What a full pty does not take is queued and written when the pty has room, in order.
+        """
+        data = os.urandom(1 << 20)
+        self.transport.write(data)
+        self.assertIn(self.transport, self.reactor.writers)
+        self.transport.write(b"tail")
+        received = b""
+        while len(received) < len(data) + 4:
+            try:
+                received += os.read(self.slave, 65536)
+            except BlockingIOError:
+                self.assertIsNone(self.transport.doWrite())
+        self.assertEqual(received, data + b"tail")
