@@ -3,7 +3,9 @@ Tests for L{tcpbridge.notify}: readiness datagrams to systemd's socket.
 """
 
 import os
+import shutil
 import socket
+import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -26,8 +28,10 @@ class NotifyTests(SynchronousTestCase):
         """
         A socket given by its path gets the state as one datagram.
         """
-        directory = os.path.abspath(self.mktemp())
-        os.makedirs(directory)
+        # A socket path must be short (108 bytes): not under the test's
+        # directory, which is as deep as the checkout is.
+        directory = tempfile.mkdtemp(prefix="tcpbridge-notify-")
+        self.addCleanup(shutil.rmtree, directory, True)
         path = os.path.join(directory, "notify")
         s = self.receiver(path)
         self.assertTrue(notify("READY=1", {"NOTIFY_SOCKET": path}))

@@ -6,7 +6,9 @@ data from loopback peers while the file changes under them.
 
 import os
 import signal
+import shutil
 import socket
+import tempfile
 from typing import Any, Dict, Generator, List
 
 from twisted.internet import reactor
@@ -237,7 +239,11 @@ class NotifyTests(BridgeHarness, TestCase):
         """
         directory = os.path.abspath(self.mktemp())
         os.makedirs(directory)
-        address = os.path.join(directory, "notify")
+        # A socket path must be short (108 bytes): not under the test's
+        # directory, which is as deep as the checkout is.
+        sockets = tempfile.mkdtemp(prefix="tcpbridge-notify-")
+        self.addCleanup(shutil.rmtree, sockets, True)
+        address = os.path.join(sockets, "notify")
         receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.addCleanup(receiver.close)
         receiver.bind(address)
