@@ -12,9 +12,10 @@ itself.
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Type
 
-from tcpbridge.parameters import Parameter
+from tcpbridge.parameters import Parameter, profileId, show
 
 if TYPE_CHECKING:
+    from tcpbridge.atcommands import Command
     from tcpbridge.modem import Modem
 
 
@@ -58,6 +59,13 @@ class Service:
 
     def __init__(self, modem: "Modem") -> None:
         self.modem = modem
+
+    def listing(self, command: "Command") -> None:
+        """
+        A listing command (C{AT#VTCP}, C{AT#VSMTP}, ...): every parameter
+        that names it as its listing, for the profile the command names.
+        """
+        show(self.modem, listed(command.name), profileId(command))
 
     def settings(self) -> Dict[str, Any]:
         """

@@ -24,8 +24,8 @@ from twisted.python.failure import Failure
 
 from tcpbridge.atcommands import Command
 from tcpbridge.ftpdata import Client, DataLink, Download, replyCode
-from tcpbridge.parameters import BadValue, Parameter, integer, profileId, server, show, text
-from tcpbridge.registry import CONNECTING, CommandSpec, Service, listed
+from tcpbridge.parameters import BadValue, Parameter, integer, server, text
+from tcpbridge.registry import CONNECTING, CommandSpec, Service
 from tcpbridge.results import BAD_VALUE, DNS_FAILED, FINAL, TCP_OPEN_FAILED, ATError
 
 # CME error codes of the FTP service.
@@ -67,7 +67,7 @@ class FTP(Service):
 
     name = "ftp"
     commands = {
-        "#VFTP": CommandSpec("vftp", "as", "#VFTP: (1-2)"),
+        "#VFTP": CommandSpec("listing", "as", "#VFTP: (1-2)"),
         "#FTPGET": CommandSpec("ftpget", "as", "#FTPGET: (1-2)"),
         "#FTPPUT": CommandSpec("ftpput", "as", "#FTPPUT: (1-2)"),
     }
@@ -88,9 +88,6 @@ class FTP(Service):
         Service.__init__(self, modem)
         self.transfer: Optional["Transfer"] = None
 
-    def vftp(self, command: Command) -> None:
-        names = listed("#VFTP")
-        show(self.modem, names, profileId(command))
 
     def ftpget(self, command: Command) -> Deferred:
         return self._start(command, upload=False)

@@ -15,7 +15,7 @@ import time
 from typing import Callable, Optional, Tuple
 
 from tcpbridge.atcommands import READ, SET, Command, number
-from tcpbridge.parameters import Parameter, integer, ipv4, runParameter, show, text
+from tcpbridge.parameters import Parameter, integer, ipv4, runParameter, text
 from tcpbridge.registry import PARAMETERS, CommandSpec, Service
 from tcpbridge.results import BAD_VALUE, FINAL, NOT_ALLOWED, SYNTAX_ERROR, ATError
 from tcpbridge.services.standard import identity
@@ -58,7 +58,7 @@ class GSM(Service):
         "#DISPLAYIP": CommandSpec("displayip", "a"),
         "#CONNECTIONSTART": CommandSpec("connectionstart", "a"),
         "#CONNECTIONSTOP": CommandSpec("connectionstop", "a"),
-        "#VDNS": CommandSpec("vdns", "a"),
+        "#VDNS": CommandSpec("listing", "a"),
     }
     parameters = [
         _shared("#GPRSMODE", 1, integer(0, 1), "(0-1)"),
@@ -257,12 +257,6 @@ class GSM(Service):
                 '+CCLK: "%s%s%02d"'
                 % (time.strftime("%y/%m/%d,%H:%M:%S", now), "-" if quarters < 0 else "+", abs(quarters))
             )
-    def vdns(self, command: Command) -> None:
-        """
-        The DNS servers a GPRS init sets: shown, not used (names are
-        resolved by the box's own resolver).
-        """
-        show(self.modem, ["#DNSSERV1", "#DNSSERV2"], 1)
 
     def vstate(self, command: Command) -> None:
         connected = self.modem.session is not None

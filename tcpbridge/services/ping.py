@@ -22,8 +22,8 @@ from twisted.python.failure import Failure
 
 from tcpbridge.atcommands import Command
 from tcpbridge.icmp import HOW_TO_ALLOW, EchoSocket, NoICMP
-from tcpbridge.parameters import Parameter, integer, profileId, server, show
-from tcpbridge.registry import CONNECTING, CommandSpec, Service, listed
+from tcpbridge.parameters import Parameter, integer, server
+from tcpbridge.registry import CONNECTING, CommandSpec, Service
 from tcpbridge.resolve import resolve
 from tcpbridge.results import BAD_VALUE, DNS_FAILED, NOT_ALLOWED, ATError
 
@@ -55,7 +55,7 @@ class Ping(Service):
     name = "ping"
     commands = {
         "#PING": CommandSpec("ping", "as", "#PING: (1-2)"),
-        "#VPING": CommandSpec("vping", "as", "#VPING: (1-2)"),
+        "#VPING": CommandSpec("listing", "as", "#VPING: (1-2)"),
     }
     parameters = [
         _ping(
@@ -74,9 +74,6 @@ class Ping(Service):
         self._echo: Optional[EchoSocket] = None
         self._timer: Optional[IDelayedCall] = None
 
-    def vping(self, command: Command) -> None:
-        names = listed("#VPING")
-        show(self.modem, names, profileId(command))
 
     def ping(self, command: Command) -> Deferred:
         m = self.modem

@@ -23,8 +23,8 @@ from zope.interface import implementer
 
 from tcpbridge import mail
 from tcpbridge.atcommands import Command
-from tcpbridge.parameters import Parameter, integer, show, text
-from tcpbridge.registry import CONNECTING, CommandSpec, Service, listed
+from tcpbridge.parameters import Parameter, integer, text
+from tcpbridge.registry import CONNECTING, CommandSpec, Service
 from tcpbridge.results import BAD_VALUE, DNS_FAILED, TCP_OPEN_FAILED, ATError
 from tcpbridge.tls import clientOptions
 
@@ -100,7 +100,7 @@ class POP3(Service):
 
     name = "pop3"
     commands = {
-        "#VPOP3": CommandSpec("vpop3", "a"),
+        "#VPOP3": CommandSpec("listing", "a"),
         "#GETMAIL": CommandSpec("getmail", "a"),
     }
     parameters = [
@@ -115,8 +115,6 @@ class POP3(Service):
         Service.__init__(self, modem)
         self._client: Optional[_Client] = None
 
-    def vpop3(self, command: Command) -> None:
-        show(self.modem, listed("#VPOP3"), 1)
 
     def getmail(self, command: Command) -> Deferred:
         m = self.modem

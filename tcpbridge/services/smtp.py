@@ -25,8 +25,8 @@ from OpenSSL.SSL import Error as SSLError
 from tcpbridge import mail
 from tcpbridge.atcommands import ACTION, SET, Command
 from tcpbridge.mail import BodySpool, buildMessage, splitAddresses, wireForm
-from tcpbridge.parameters import Parameter, integer, runParameter, show, text
-from tcpbridge.registry import CONNECTING, PARAMETERS, CommandSpec, Service, listed
+from tcpbridge.parameters import Parameter, integer, runParameter, text
+from tcpbridge.registry import CONNECTING, PARAMETERS, CommandSpec, Service
 from tcpbridge.results import BAD_VALUE, BUSY, DNS_FAILED, TCP_OPEN_FAILED, ATError
 from tcpbridge.tls import clientOptions
 
@@ -130,11 +130,11 @@ class SMTP(Service):
 
     name = "smtp"
     commands = {
-        "#VSMTP": CommandSpec("vsmtp", "a"),
+        "#VSMTP": CommandSpec("listing", "a"),
         "#PUTMAIL": CommandSpec("putmail", "a"),
     }
     for _i in MAILS:
-        commands["#VMAIL%d" % _i] = CommandSpec("vmail", "a")
+        commands["#VMAIL%d" % _i] = CommandSpec("listing", "a")
         commands["#SENDMAIL%d" % _i] = CommandSpec("sendmail", "a")
         commands["#REC%dADD" % _i] = CommandSpec("recadd", "a")
         commands["#BODY%d" % _i] = CommandSpec("body", "ars", '#BODY%d: "<text, up to 4096 characters>"' % _i)
@@ -158,12 +158,7 @@ class SMTP(Service):
 
     # -- parameters -------------------------------------------------------------
 
-    def vsmtp(self, command: Command) -> None:
-        show(self.modem, listed("#VSMTP"), 1)
 
-    def vmail(self, command: Command) -> None:
-        listing = command.name
-        show(self.modem, listed(listing), 1)
 
     def body(self, command: Command) -> Optional[Deferred]:
         if command.kind != ACTION:

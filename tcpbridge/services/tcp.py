@@ -30,8 +30,8 @@ from tcpbridge.listener import (
     PeerHandler,
     PeerProtocol,
 )
-from tcpbridge.parameters import Parameter, integer, isDottedQuad, profileId, server, show
-from tcpbridge.registry import CONNECTING, LISTENING, CommandSpec, Service, listed
+from tcpbridge.parameters import Parameter, integer, isDottedQuad, profileId, server
+from tcpbridge.registry import CONNECTING, LISTENING, CommandSpec, Service
 from tcpbridge.results import (
     BAD_VALUE,
     DNS_FAILED,
@@ -58,7 +58,7 @@ class TCP(Service, PeerHandler):
 
     name = "tcp"
     commands = {
-        "#VTCP": CommandSpec("vtcp", "as", "#VTCP: (1-2)"),
+        "#VTCP": CommandSpec("listing", "as", "#VTCP: (1-2)"),
         "#LTCPSTART": CommandSpec("ltcpstart", "as", "#LTCPSTART: (1-2)"),
         "#LTCPSTOP": CommandSpec("ltcpstop", "as", "#LTCPSTOP: (1-2)"),
         "#OTCP": CommandSpec("otcp", "as", "#OTCP: (1-2)"),
@@ -90,9 +90,6 @@ class TCP(Service, PeerHandler):
         self._openTimer: Optional[IDelayedCall] = None
         self._openAbandoned: Optional[str] = None
 
-    def vtcp(self, command: Command) -> None:
-        names = listed("#VTCP")
-        show(self.modem, names, profileId(command))
 
     # -- listening -----------------------------------------------------------
 

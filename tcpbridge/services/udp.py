@@ -21,8 +21,8 @@ from twisted.python.failure import Failure
 from tcpbridge.atcommands import ACTION, Command
 from tcpbridge.datagram import Address, DatagramPeer, listenUDP
 from tcpbridge.listener import EVERYONE, AdmissionFilter
-from tcpbridge.parameters import BadValue, Parameter, integer, profileId, server, show
-from tcpbridge.registry import CONNECTING, LISTENING, CommandSpec, Service, listed
+from tcpbridge.parameters import BadValue, Parameter, integer, profileId, server
+from tcpbridge.registry import CONNECTING, LISTENING, CommandSpec, Service
 from tcpbridge.resolve import ANY_FAMILY, isAddress, resolve
 from tcpbridge.results import BAD_VALUE, DNS_FAILED, FINAL, TCP_OPEN_FAILED, ATError
 
@@ -58,7 +58,7 @@ class UDP(Service):
 
     name = "udp"
     commands = {
-        "#VUDP": CommandSpec("vudp", "as", "#VUDP: (1-2)"),
+        "#VUDP": CommandSpec("listing", "as", "#VUDP: (1-2)"),
         "#OUDP": CommandSpec("oudp", "as", "#OUDP: (1-2)"),
         "#LUDPSTART": CommandSpec("ludpstart", "as", "#LUDPSTART: (1-2)"),
         "#LUDPSTOP": CommandSpec("ludpstop", "as", "#LUDPSTOP: (1-2)"),
@@ -82,9 +82,6 @@ class UDP(Service):
         self.rejected = 0
         self._opening: Optional[Deferred] = None
 
-    def vudp(self, command: Command) -> None:
-        names = listed("#VUDP")
-        show(self.modem, names, profileId(command))
 
     def _newSocket(self, unsolicited: Any = None) -> DatagramPeer:
         c = self.modem.config
