@@ -224,6 +224,27 @@ class ReloadTests(BridgeHarness, SameBytesMixin, TestCase):
         self.assertEqual((yield host.command(b"AT#TCPPORT?")), b"\r\n#TCPPORT: 0\r\n" + OK)
 
 
+    @inlineCallbacks
+    def test_serviceSection(self) -> Generator[Deferred, Any, None]:
+        """
+        A reload that adds the [service] section starts the metrics server; one that removes it
+        stops the server; the bridges' sessions go on through both.
+        """
+        supervisor = self.supervise(["a"])
+        host, peer = yield self.openSession("a", "127.0.0.2")
+        self.assertIsNone(supervisor.metrics)
+        # The operator names the port (0 is refused): take a free one.
+        metrics = "\n[service]\nmetrics = 127.0.0.1:%d\n" % (freePort(),)
+        self.write(iniText(self.directory, ["a"]) + metrics)
+        yield self.hangUp(supervisor, ["a"])
+        self.assertIsNotNone(supervisor.metrics)
+        self.write(iniText(self.directory, ["a"]))
+        yield self.hangUp(supervisor, ["a"])
+        self.assertIsNone(supervisor.metrics)
+        peer.write(b"still here")
+        self.assertEqual((yield host.count(10)), b"still here")
+        self.assertIsNone(peer.lostReason)
+
 class NotifyTests(BridgeHarness, TestCase):
     """
     What systemd is told (C{Type=notify}), and the unit that asks for it.
