@@ -9,10 +9,12 @@ once in the same order, and only what the kernel does not take is queued
 as before (which keeps Twisted's flow control: the producer is paused when
 that queue grows).  Not under TLS, where the bytes must be encrypted first.
 
-What a transport is (a plain file descriptor, or not) does not change
-while it lives, so a writer that writes to one transport many times asks
-L{writable} once and then calls L{writeNow} for each chunk: at a serial
-line's rate the checks are paid per chunk.
+What a session's transport is (a plain file descriptor, or TLS from its
+first byte) does not change while it lives, so a writer that writes to one
+transport many times asks L{writable} once and then calls L{writeNow} for
+each chunk, rather than paying for both checks on every chunk at a serial
+line's rate.  (A connection that may still start TLS must be asked
+again: L{writeThrough} does both.)
 """
 
 from twisted.internet import abstract
