@@ -24,6 +24,8 @@ Run it with the Python of the environment tcpbridge is installed in::
     python benchmarks/soak.py [--bridges N] [--seconds S] [--rate KBps]
                               [--report-every S]
 
+The service runs the tcpbridge this script imports: ``PYTHONPATH=DIR``
+measures the checkout in DIR (an earlier version, say) with the same script.
 Only the standard library and ``tcpbridge.dle`` are used, and all traffic is
 on 127.0.0.1.
 """
@@ -235,6 +237,20 @@ def freePorts(n: int) -> List[int]:
     raise SystemExit("soak: not enough free loopback ports below %d" % (top + 1,))
 
 
+def serviceEnv() -> Dict[str, str]:
+    """
+    The environment to start tcpbridge in: the directory of the tcpbridge
+    this script imports goes first on C{PYTHONPATH}, so that twistd finds
+    the plugin beside it (an editable install does not show it to twistd;
+    C{PYTHONPATH=DIR} runs the soak on the checkout in DIR).
+    """
+    tcpbridge = importlib.import_module("tcpbridge")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tcpbridge.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
+
+
 class Service:
     """
     The tcpbridge process, in its own session (process group).
@@ -251,7 +267,7 @@ class Service:
                     "-n", "--pidfile=", "tcpbridge", "--config", ini,
                 ],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=workdir, start_new_session=True,
+                cwd=workdir, start_new_session=True, env=serviceEnv(),
             )
         finally:
             log.close()

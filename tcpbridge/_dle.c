@@ -110,8 +110,11 @@ encode(PyObject *module, PyObject *arg)
     return result;
 }
 
+/* Called once a read of the host's: METH_FASTCALL, and the result built
+ * with PyTuple_Pack, so that a few bytes cost no argument tuple and no
+ * format strings (about half of what a 32-byte read cost). */
 static PyObject *
-decode(PyObject *module, PyObject *args)
+decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *data, *payload = NULL, *rest = NULL, *result;
     Py_buffer in;
@@ -121,7 +124,14 @@ decode(PyObject *module, PyObject *args)
     Py_ssize_t n, i = 0;
     unsigned plain = 0;
 
-    if (!PyArg_ParseTuple(args, "Op:decode", &data, &pendingArg))
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "decode() takes exactly 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    data = args[0];
+    pendingArg = PyObject_IsTrue(args[1]);
+    if (pendingArg < 0)
         return NULL;
     /* A copy whose address is never taken: the byte stores below may
      * alias anything whose address escaped, which would keep it in memory. */
@@ -143,7 +153,7 @@ decode(PyObject *module, PyObject *args)
         if (i == n && PyBytes_CheckExact(data)) {
             /* Nothing to decode: the read itself is the payload. */
             PyBuffer_Release(&in);
-            return Py_BuildValue("(OOO)", data, Py_None, Py_False);
+            return PyTuple_Pack(3, data, Py_None, Py_False);
         }
     }
     /* The payload is never longer than the read plus the waiting DLE. */
@@ -192,8 +202,9 @@ decode(PyObject *module, PyObject *args)
         Py_XDECREF(rest);
         return NULL;
     }
-    result = Py_BuildValue("(NOO)", payload, rest ? rest : Py_None,
-                           pending ? Py_True : Py_False);
+    result = PyTuple_Pack(3, payload, rest ? rest : Py_None,
+                          pending ? Py_True : Py_False);
+    Py_DECREF(payload);
     Py_XDECREF(rest);
     return result;
 
@@ -205,7 +216,7 @@ error:
 
 static PyMethodDef methods[] = {
     {"encode", encode, METH_O, "Escape peer data for the host."},
-    {"decode", decode, METH_VARARGS,
+    {"decode", (PyCFunction)(void (*)(void))decode, METH_FASTCALL,
      "Decode one read of the host's stream: (payload, rest, pending)."},
     {NULL, NULL, 0, NULL},
 };

@@ -145,12 +145,18 @@ class CommandLineReceiver(Protocol):
         expected = self.answering and self.crLast and (text or self.endsWithLF is not False)
         self._lfBy = now + LF_GRACE if expected else None
 
-    def handedOver(self, data: bytes, now: float) -> bytes:
+    def handedOver(self, data: bytes, clock: Callable[[], float]) -> bytes:
         """
         The host's input after a hand-over, without the command line's LF.
+
+        @param clock: gives the time now; asked only while such an LF may
+            still come (once, after a hand-over, not for every read after).
         """
-        lfBy, self._lfBy = self._lfBy, None
-        if lfBy is not None and data[:1] == b"\n" and now <= lfBy:
+        lfBy = self._lfBy
+        if lfBy is None:
+            return data
+        self._lfBy = None
+        if data[:1] == b"\n" and clock() <= lfBy:
             return data[1:]
         return data
 

@@ -32,14 +32,7 @@ from tcpbridge.counters import Counters
 from tcpbridge.parameters import profileId, runParameter
 from tcpbridge.profile import Profile
 from tcpbridge.registry import CLOSING, CONNECTING, DATA, IDLE, LISTENING
-from tcpbridge.results import (
-    BUSY,
-    FINAL,
-    LINK_DOWN,
-    SYNTAX_ERROR,
-    UNKNOWN_COMMAND,
-    ATError,
-)
+from tcpbridge.results import BUSY, FINAL, LINK_DOWN, SYNTAX_ERROR, UNKNOWN_COMMAND, ATError
 from tcpbridge.session import Session
 from tcpbridge.splice import Throttle
 from tcpbridge.trace import FROM_HOST, Trace, openTrace
@@ -156,7 +149,11 @@ class Modem(CommandLineReceiver):
         """
         if self.trace is not None:
             self.trace(FROM_HOST, data)
-        self._route(data)
+        session = self.session
+        if self.state == DATA and self._reader is None and session is not None:
+            session.fromHost(self.handedOver(data, self.reactor.seconds))  # every read at line rate
+        else:
+            self._route(data)
 
     def _route(self, data: bytes) -> None:
         if self.acceptingInput():
@@ -172,10 +169,10 @@ class Modem(CommandLineReceiver):
         but a bare ETX while a connection is being opened cancels it.
         """
         if self._reader is not None:
-            self._reader(self.handedOver(data, self.reactor.seconds()))
+            self._reader(self.handedOver(data, self.reactor.seconds))
         elif self.state == DATA:
             assert self.session is not None
-            self.session.fromHost(self.handedOver(data, self.reactor.seconds()))
+            self.session.fromHost(self.handedOver(data, self.reactor.seconds))
         elif self.state == CONNECTING and ETX in data:
             at = data.index(ETX)
             self._pending += data[:at] + data[at + 1 :]

@@ -22,7 +22,7 @@ from twisted.internet.error import ConnectionAborted
 from twisted.python.failure import Failure
 
 from tcpbridge.lock import DeviceBusy, DeviceLock, DeviceUnusable, describeKind, lockExclusive
-from tcpbridge.writethrough import writeThrough
+from tcpbridge.writethrough import writeNow
 
 PTY_PREFIX = "pty:"
 
@@ -93,7 +93,8 @@ class LineWriter:
     SEND_LIMIT = 16384
 
     def write(self, data: bytes) -> None:
-        rest = writeThrough(self, data)
+        # A serial transport is always a plain file descriptor.
+        rest = writeNow(self, data)  # type: ignore[arg-type]
         if rest:
             abstract.FileDescriptor.write(self, rest)  # type: ignore[arg-type]
 

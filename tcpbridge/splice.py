@@ -19,7 +19,7 @@ from zope.interface import implementer
 from tcpbridge import dle
 from tcpbridge.segment import MSS, Segmenter
 from tcpbridge.trace import TO_HOST, TO_PEER
-from tcpbridge.writethrough import writeThrough
+from tcpbridge.writethrough import writable, writeNow
 
 
 @implementer(IPushProducer)
@@ -122,6 +122,10 @@ class Splice:
         # unit it sends.
         size = getattr(peer, "segmentSize", MSS)
         self.segmenter = Segmenter(self._toPeer, txDelay, clock, size)  # type: ignore[arg-type]
+        # Chosen once, not per chunk: with no delay every read leaves at
+        # once, and the peer is written through to the kernel or not.
+        self._send = self.segmenter.write if txDelay > 0 else self._toPeer
+        self._peerWritable = writable(peer)
         # The segmenter does the gathering: the kernel must not add its own
         # (Nagle) delay on top of it.
         handle = getattr(peer, "setTcpNoDelay", None)
@@ -147,14 +151,15 @@ class Splice:
         if self.dleMode:
             data, rest = self.decoder.feed(data)
         if data:
-            self.segmenter.write(data)
+            self._send(data)
         return rest
 
     def _toPeer(self, data: bytes) -> None:
         self.sentToPeer += len(data)
         if self.trace is not None:
             self.trace(TO_PEER, data)
-        data = writeThrough(self.peer, data)
+        if self._peerWritable:
+            data = writeNow(self.peer, data)  # type: ignore[arg-type]
         if data:
             self.peer.write(data)
 

@@ -8,27 +8,42 @@ When nothing is waiting in the transport's buffer, the bytes can go out at
 once in the same order, and only what the kernel does not take is queued
 as before (which keeps Twisted's flow control: the producer is paused when
 that queue grows).  Not under TLS, where the bytes must be encrypted first.
+
+What a session's transport is (a plain file descriptor, or TLS from its
+first byte) does not change while it lives, so a writer that writes to one
+transport many times asks L{writable} once and then calls L{writeNow} for
+each chunk, rather than paying for both checks on every chunk at a serial
+line's rate.  (A connection that may still start TLS must be asked
+again: L{writeThrough} does both.)
 """
 
 from twisted.internet import abstract
 
 
-def writeThrough(transport: object, data: bytes) -> bytes:
+def writable(transport: object) -> bool:
     """
-    Hand C{data} to the kernel now if C{transport} is a plain, connected
-    file descriptor with nothing queued.
+    Whether C{transport} is a plain file descriptor that L{writeNow} may
+    write to (not TLS, whose bytes must be encrypted first).
+    """
+    return isinstance(transport, abstract.FileDescriptor) and not getattr(
+        transport, "TLS", False
+    )
 
-    @return: the bytes the kernel did not take (all of them when the
-        transport is not one that can be written through): the caller
-        passes them to the transport's own C{write}.
+
+def writeNow(transport: abstract.FileDescriptor, data: bytes) -> bytes:
+    """
+    Hand C{data} to the kernel now if the L{writable} C{transport} is
+    connected with nothing queued.
+
+    @return: the bytes the kernel did not take (all of them when it could
+        not be written now): the caller passes them to the transport's own
+        C{write}.
     """
     if (
-        not isinstance(transport, abstract.FileDescriptor)
+        transport._tempDataLen
+        or transport.offset != len(transport.dataBuffer)
         or not transport.connected
         or transport.disconnecting
-        or transport._tempDataLen
-        or transport.offset != len(transport.dataBuffer)
-        or getattr(transport, "TLS", False)
         or not data
     ):
         return data
@@ -37,4 +52,14 @@ def writeThrough(transport: object, data: bytes) -> bytes:
         # Would block, or an error: the queued write meets it again and
         # reports it the usual way.
         return data
-    return data[written:]
+    return data[written:] if written < len(data) else b""
+
+
+def writeThrough(transport: object, data: bytes) -> bytes:
+    """
+    L{writeNow} for a transport of any kind: the bytes are all left for
+    the transport's own C{write} when it is not L{writable}.
+    """
+    if not writable(transport):
+        return data
+    return writeNow(transport, data)  # type: ignore[arg-type]

@@ -14,7 +14,8 @@ from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from tcpbridge.serial import FileDescriptorTransport
-from tcpbridge.writethrough import writeThrough
+from tcpbridge.splice import Splice
+from tcpbridge.writethrough import writable, writeThrough
 
 
 class KernelStandIn(FileDescriptor):
@@ -98,6 +99,27 @@ class WriteThroughTests(SynchronousTestCase):
         transport.TLS = True  # type: ignore[attr-defined]
         self.assertEqual(writeThrough(transport, b"abc"), b"abc")
         self.assertEqual(transport.taken, [])
+
+    def test_writable(self) -> None:
+        """
+        Only a plain file descriptor is written through: not one under TLS, nor another kind of transport.
+        """
+        transport = KernelStandIn()
+        self.assertTrue(writable(transport))
+        transport.TLS = True  # type: ignore[attr-defined]
+        self.assertFalse(writable(transport))
+        self.assertFalse(writable(StringTransport()))
+
+    def test_spliceWritesThrough(self) -> None:
+        """
+        A session's host bytes go to a plain peer's kernel at once, and to a TLS peer's own queue.
+        """
+        plain, tls = KernelStandIn(), KernelStandIn()
+        tls.TLS = True  # type: ignore[attr-defined]
+        for peer in (plain, tls):
+            Splice(StringTransport(), peer, dleMode=False).fromHost(b"abc")
+        self.assertEqual((plain.taken, plain.dataBuffer), ([b"abc"], b""))
+        self.assertEqual((tls.taken, tls._tempDataBuffer), ([], [b"abc"]))
 
     def test_otherTransport(self) -> None:
         """
