@@ -318,18 +318,14 @@ class Modem(CommandLineReceiver):
         return self.running is not None and self.running.name == name
 
     def claim(self, service: registry.Service, pid: int, state: str) -> None:
-        """
-        C{service} starts with profile C{pid}: listening (command mode goes
-        on) or connecting (the host's input is held).
-        """
+        """C{service} starts with profile C{pid}: listening (command mode goes
+        on) or connecting (the host's input is held)."""
         self.idle()
         self.running, self.activeProfile, self.state = service, pid, state
 
     def streamToHost(self, producer: Optional[IPushProducer]) -> None:
-        """
-        Pause C{producer} while the host cannot take more (a mail streamed
-        to the host); L{None} gives that back to command mode's guard.
-        """
+        """Hold C{producer} (a mail to the host) on the serial line's writing;
+        L{None} gives that back to command mode's guard."""
         if self.transport is not None:
             self._guard.lend(producer)
 
