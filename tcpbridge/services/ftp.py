@@ -88,7 +88,6 @@ class FTP(Service):
         Service.__init__(self, modem)
         self.transfer: Optional["Transfer"] = None
 
-
     def ftpget(self, command: Command) -> Deferred:
         return self._start(command, upload=False)
 

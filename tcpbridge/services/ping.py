@@ -74,7 +74,6 @@ class Ping(Service):
         self._echo: Optional[EchoSocket] = None
         self._timer: Optional[IDelayedCall] = None
 
-
     def ping(self, command: Command) -> Deferred:
         m = self.modem
         pid = m.ipStart(command)

@@ -115,7 +115,6 @@ class POP3(Service):
         Service.__init__(self, modem)
         self._client: Optional[_Client] = None
 
-
     def getmail(self, command: Command) -> Deferred:
         m = self.modem
         pid = m.ipStart(command)

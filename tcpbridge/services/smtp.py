@@ -158,8 +158,6 @@ class SMTP(Service):
 
     # -- parameters -------------------------------------------------------------
 
-
-
     def body(self, command: Command) -> Optional[Deferred]:
         if command.kind != ACTION:
             runParameter(self.modem, PARAMETERS[command.name], command)

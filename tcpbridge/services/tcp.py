@@ -90,7 +90,6 @@ class TCP(Service, PeerHandler):
         self._openTimer: Optional[IDelayedCall] = None
         self._openAbandoned: Optional[str] = None
 
-
     # -- listening -----------------------------------------------------------
 
     def ltcpstart(self, command: Command) -> Deferred:

@@ -82,7 +82,6 @@ class UDP(Service):
         self.rejected = 0
         self._opening: Optional[Deferred] = None
 
-
     def _newSocket(self, unsolicited: Any = None) -> DatagramPeer:
         c = self.modem.config
         return DatagramPeer(
