@@ -294,6 +294,25 @@ class FTPServiceTests(SerialSide, SynchronousTestCase):
         protocol.makeConnection(transport)
         return protocol, transport
 
+    def downloading(self) -> Tuple[Client, StringTransport, Any, StringTransport]:
+        """
+        Start C{AT#FTPGET} of file C{a} up to the server's 150; return the
+        control connection and the data connection, each with its transport.
+        """
+        self.command(b'AT#FTPGETFILENAME="a"')
+        self.send(b"AT#FTPGET\r")
+        client, control = self.control()
+        self.exchange(
+            client,
+            control,
+            *LOGIN,
+            (b"PASV", b"227 Entering Passive Mode (127,0,0,1,117,48)."),
+        )
+        data, transport = self.dataConnection()
+        client.dataReceived(b"150 here it comes\r\n")
+        self.written()
+        return client, control, data, transport
+
     def test_get(self) -> None:
         """
         A download: login, type, path, passive transfer; the host gets
@@ -383,18 +402,7 @@ class FTPServiceTests(SerialSide, SynchronousTestCase):
         While the host holds a download (the serial line's buffer is full),
         a silent server is not an error.
         """
-        self.command(b'AT#FTPGETFILENAME="a"')
-        self.send(b"AT#FTPGET\r")
-        client, control = self.control()
-        self.exchange(
-            client,
-            control,
-            *LOGIN,
-            (b"PASV", b"227 Entering Passive Mode (127,0,0,1,117,48)."),
-        )
-        data, transport = self.dataConnection()
-        client.dataReceived(b"150 here it comes\r\n")
-        self.written()
+        client, control, data, transport = self.downloading()
         self.modem.session.splice._peerThrottle.pauseProducing()
         self.reactor.advance(600)
         self.assertEqual(self.written(), b"")
@@ -433,18 +441,7 @@ class FTPServiceTests(SerialSide, SynchronousTestCase):
         connections are dropped and the bridge is idle, with no answer
         written anywhere.
         """
-        self.command(b'AT#FTPGETFILENAME="a"')
-        self.send(b"AT#FTPGET\r")
-        client, control = self.control()
-        self.exchange(
-            client,
-            control,
-            *LOGIN,
-            (b"PASV", b"227 Entering Passive Mode (127,0,0,1,117,48)."),
-        )
-        data, transport = self.dataConnection()
-        client.dataReceived(b"150 here it comes\r\n")
-        self.written()
+        client, control, data, transport = self.downloading()
         self.modem.connectionLost(Failure(ConnectionDone()))
         self.assertTrue(transport.disconnected)
         self.assertTrue(control.disconnecting)
