@@ -10,7 +10,7 @@ itself.
 """
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Type
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Sequence, Type
 
 from tcpbridge.parameters import Parameter, profileId, show
 
@@ -162,13 +162,6 @@ def listed(listing: str) -> List[str]:
     registration order.
     """
     return [name for name, p in PARAMETERS.items() if p.listing == listing]
-
-
-def owner(name: str) -> Optional[Type[Service]]:
-    """
-    The service that runs command C{name}.
-    """
-    return OWNERS.get(name)
 
 
 # The built-in services register themselves.
