@@ -78,6 +78,8 @@ class Session:
         self._graceTimer: Optional[IDelayedCall] = None
         self._idleTimer: Optional[IDelayedCall] = None
         self.lastActivity = self.reactor.seconds()
+        #: Whether activity is timed at all (only for an idle time-out).
+        self._timed = bool(modem.config.idle_timeout)
         modem.counters.opened(self)
         enableKeepalive(peer, modem.config.keepalive)
         self.log.info(
@@ -96,7 +98,8 @@ class Session:
         """
         Bytes the host sent in data mode.
         """
-        self.lastActivity = self.reactor.seconds()
+        if self._timed:
+            self.lastActivity = self.reactor.seconds()
         rest = self.splice.fromHost(data)
         if rest is not None:
             self.hostClose(rest)
@@ -136,7 +139,8 @@ class Session:
         """
         if self.modem.trace is not None:
             self.modem.trace(FROM_PEER, data)
-        self.lastActivity = self.reactor.seconds()
+        if self._timed:
+            self.lastActivity = self.reactor.seconds()
         if self.closingByHost:
             self.dropped += len(data)
         elif not self.answered:
