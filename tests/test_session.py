@@ -156,3 +156,52 @@ class SessionTests(SerialSide, SynchronousTestCase):
         self.session.peerWriteClosed(None)
         self.assertEqual(self.written(), CLOSED + OK + OK)
         self.assertEqual([e for e in events if e[0] == FROM_HOST], [(FROM_HOST, b"\x03AT\r")])
+
+
+class IdleTimeoutTests(SerialSide, SynchronousTestCase):
+    """
+    C{idle_timeout}: a session that moves no byte for that long is closed
+    as a peer close would be; traffic either way postpones it.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryReactorClock()
+        self.modem = Modem(BridgeConfig(idle_timeout=10.0), self.reactor)
+        self.transport = StringTransport()
+        self.modem.makeConnection(self.transport)
+        self.peer = HalfClosingTransport()
+        self.modem.claim(self.modem.services["tcp"], 1, CONNECTING)
+        self.session = self.modem.openSession(self.peer, True, 0, "peer")
+
+    def test_silentSessionClosed(self) -> None:
+        """
+        After the time-out with no byte either way, the peer connection is closed.
+        """
+        self.reactor.advance(9.9)
+        self.assertFalse(self.peer.disconnecting)
+        self.reactor.advance(0.1)
+        self.assertTrue(self.peer.disconnecting)
+
+    def test_trafficPostpones(self) -> None:
+        """
+        A byte from the host, then one from the peer, each restart the count.
+        """
+        self.reactor.advance(8)
+        self.send(b"x")
+        self.reactor.advance(8)
+        self.session.peerData(b"y")
+        self.reactor.advance(8)
+        self.assertFalse(self.peer.disconnecting)
+        self.reactor.advance(2)
+        self.assertTrue(self.peer.disconnecting)
+
+    def test_noTimeoutNoTimer(self) -> None:
+        """
+        Without an idle time-out the session sets no timer.
+        """
+        modem = Modem(BridgeConfig(), self.reactor)
+        modem.makeConnection(StringTransport())
+        modem.claim(modem.services["tcp"], 1, CONNECTING)
+        before = len(self.reactor.getDelayedCalls())
+        modem.openSession(HalfClosingTransport(), True, 0, "peer")
+        self.assertEqual(len(self.reactor.getDelayedCalls()), before)
