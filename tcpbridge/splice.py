@@ -16,7 +16,7 @@ from typing import Callable, Optional
 from twisted.internet.interfaces import IPushProducer, IReactorTime, ITransport
 from zope.interface import implementer
 
-from tcpbridge import dle
+from tcpbridge import dle, hub
 from tcpbridge.segment import MSS, Segmenter
 from tcpbridge.trace import TO_HOST, TO_PEER
 from tcpbridge.writethrough import writable, writeNow
@@ -134,6 +134,9 @@ class Splice:
                 handle(True)
             except Exception:
                 pass
+        # Both descriptors are read through the hub from now on.
+        hub.adopt(host)
+        hub.adopt(peer)
         self._hostThrottle = Throttle(host)
         self._peerThrottle = Throttle(peer)
         peer.registerProducer(self._hostThrottle, True)

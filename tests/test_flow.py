@@ -19,7 +19,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import Clock, LoopingCall, deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from tcpbridge import dle
+from tcpbridge import dle, hub
 from tcpbridge.segment import MSS, Segmenter
 from tests.hostside import BridgeHarness, Flood, Receiver, buffered, poll
 
@@ -124,7 +124,7 @@ class BackpressureTests(TestCase, BridgeHarness):
         """
         Whether the service is reading its serial line.
         """
-        return service.transport in reactor.getReaders()
+        return hub.reading(service.transport)
 
     @inlineCallbacks
     def floodToHost(self, payload: bytes) -> Generator[Deferred, Any, None]:

@@ -1,0 +1,237 @@
+"""
+Reading the descriptors of open sessions without one turn of Twisted's
+dispatch per read.
+
+Twisted's reactor wraps every read event in a log context and a round of
+checks before it calls the transport's C{doRead}.  At a serial line's rate a
+bridge reads a few dozen bytes at a time, and that wrapping costs more than
+everything tcpbridge does with the bytes.  The hub is one epoll descriptor
+that the reactor reads like any other: the serial line and the peer
+connection of a session are moved from the reactor's own set into it, and
+when it is readable one call takes every ready descriptor and calls each
+transport's C{doRead} directly.
+
+Nothing else changes for the transports: they write, pause and resume as
+before (C{stopReading} and C{startReading} act on the hub while they are in
+it), a transport that is closed leaves the hub, and what C{doRead} reports
+(end of file, a lost line, an exception) is handled as the reactor would.
+Where there is no epoll, or the reactor or the transport is not a real file
+descriptor (the tests' memory reactors), nothing is adopted.
+"""
+
+import select
+import weakref
+from typing import Dict, Optional
+
+from twisted.internet import abstract, error
+from twisted.internet.interfaces import IHalfCloseableDescriptor, IReactorFDSet
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+_EPOLL = getattr(select, "epoll", None)
+_IN = getattr(select, "EPOLLIN", 1)
+_GONE = getattr(select, "EPOLLHUP", 16) | getattr(select, "EPOLLERR", 8)
+
+#: Descriptors handled in one call at most, so that a hub full of busy
+#: sessions still lets the reactor run its timers and other descriptors.
+MAX_EVENTS = 256
+
+_LOST = Failure(error.ConnectionLost())
+_DONE = Failure(error.ConnectionDone())
+
+_hubs: "weakref.WeakKeyDictionary[object, Hub]" = weakref.WeakKeyDictionary()
+
+
+class Hub:
+    """
+    One epoll descriptor, read by the reactor, holding the descriptors of
+    the transports it has adopted.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor: IReactorFDSet) -> None:
+        self.reactor = reactor
+        self._epoll = _EPOLL()  # type: ignore[misc]
+        self._fd = self._epoll.fileno()
+        #: Adopted descriptors: fd -> transport.
+        self._adopted: Dict[int, abstract.FileDescriptor] = {}
+        #: The adopted descriptors being read.
+        self._active: Dict[int, abstract.FileDescriptor] = {}
+        self._added = False
+
+    # -- what the reactor sees ------------------------------------------------
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def logPrefix(self) -> str:
+        return "tcpbridge.hub"
+
+    def doRead(self) -> None:
+        active = self._active
+        for fd, events in self._epoll.poll(0, MAX_EVENTS):
+            # Not one paused or closed by an earlier one of this batch.
+            transport = active.get(fd)
+            if transport is None:
+                continue
+            try:
+                if events & _GONE and not events & _IN:
+                    why = error.ConnectionLost()
+                else:
+                    why = transport.doRead()
+            except BaseException:
+                self.log.failure("{transport} failed to read", transport=transport)
+                self._lose(transport, Failure())
+                continue
+            if why:
+                self._lose(transport, why)
+
+    def connectionLost(self, reason: Failure) -> None:
+        """
+        The reactor is shutting down (or dropped the hub): every adopted
+        transport is lost with it, as the reactor would have done with each.
+        """
+        self._added = False
+        for transport in list(self._adopted.values()):
+            self.release(transport)
+            transport.connectionLost(reason)
+
+    # -- adoption -------------------------------------------------------------
+
+    def adopt(self, transport: abstract.FileDescriptor) -> None:
+        """
+        Read C{transport} through the hub from now on, for as long as it is
+        open.
+        """
+        fd = transport.fileno()
+        if fd in self._adopted or fd < 0 or transport.disconnected:
+            return
+        reading = transport in self.reactor.getReaders()
+        if reading:
+            self.reactor.removeReader(transport)
+        self._epoll.register(fd, _IN if reading else 0)
+        self._adopted[fd] = transport
+        if reading:
+            self._active[fd] = transport
+        transport.startReading = lambda: self._resume(fd)  # type: ignore[method-assign]
+        transport.stopReading = lambda: self._pause(fd)  # type: ignore[method-assign]
+        if not self._added:
+            self._added = True
+            self.reactor.addReader(self)
+
+    def release(self, transport: abstract.FileDescriptor) -> None:
+        """
+        Give C{transport} back to the reactor (reading if it was).
+        """
+        fd = self._fdOf(transport)
+        if fd is None:
+            return
+        reading = self._forget(fd)
+        if reading and not transport.disconnected:
+            transport.startReading()
+
+    def reading(self, transport: abstract.FileDescriptor) -> bool:
+        """
+        Whether C{transport} is adopted and being read.
+        """
+        fd = self._fdOf(transport)
+        return fd is not None and fd in self._active
+
+    def _fdOf(self, transport: abstract.FileDescriptor) -> Optional[int]:
+        for fd, adopted in self._adopted.items():
+            if adopted is transport:
+                return fd
+        return None
+
+    def _forget(self, fd: int) -> bool:
+        transport = self._adopted.pop(fd)
+        reading = self._active.pop(fd, None) is not None
+        # The class's own methods again.
+        for name in ("startReading", "stopReading"):
+            transport.__dict__.pop(name, None)
+        try:
+            self._epoll.unregister(fd)
+        except (OSError, ValueError):
+            pass
+        if not self._adopted and self._added:
+            self._added = False
+            self.reactor.removeReader(self)
+        return reading
+
+    def _resume(self, fd: int) -> None:
+        transport = self._adopted.get(fd)
+        if transport is not None and fd not in self._active:
+            self._active[fd] = transport
+            self._epoll.modify(fd, _IN)
+
+    def _pause(self, fd: int) -> None:
+        transport = self._adopted.get(fd)
+        if transport is None:
+            return
+        if transport.disconnected:
+            # Closing: the descriptor is about to be closed.
+            self._forget(fd)
+        elif self._active.pop(fd, None) is not None:
+            self._epoll.modify(fd, 0)
+
+    def _lose(self, transport: abstract.FileDescriptor, why: object) -> None:
+        """
+        What the reactor does when C{doRead} reports the end: half-close
+        for a clean end of a connection that can, else lose it whole.
+        """
+        transport.stopReading()
+        if isinstance(why, Failure):
+            reason = why
+        elif isinstance(why, error.ConnectionDone):
+            if IHalfCloseableDescriptor.providedBy(transport):
+                transport.readConnectionLost(_DONE)
+                return
+            reason = _DONE
+        elif isinstance(why, error.ConnectionLost):
+            reason = _LOST
+        else:
+            reason = Failure(why)
+        self.reactor.removeWriter(transport)
+        transport.connectionLost(reason)
+
+
+def hubFor(reactor: object) -> Optional[Hub]:
+    """
+    The hub of C{reactor}, made on first use; L{None} where there is none
+    (no epoll, or a reactor without real file descriptors).
+    """
+    hub = _hubs.get(reactor)
+    if hub is None:
+        if _EPOLL is None or not _realDescriptors(reactor):
+            return None
+        hub = _hubs[reactor] = Hub(reactor)  # type: ignore[arg-type]
+    return hub
+
+
+def _realDescriptors(reactor: object) -> bool:
+    from twisted.internet.posixbase import PosixReactorBase
+
+    return isinstance(reactor, PosixReactorBase)
+
+
+def adopt(transport: object) -> None:
+    """
+    Read C{transport} through its reactor's hub if it is a plain file
+    descriptor on a reactor that has one; otherwise leave it be.
+    """
+    if not isinstance(transport, abstract.FileDescriptor):
+        return
+    hub = hubFor(transport.reactor)
+    if hub is not None:
+        hub.adopt(transport)
+
+
+def reading(transport: abstract.FileDescriptor) -> bool:
+    """
+    Whether C{transport} is being read, by the reactor or by its hub.
+    """
+    hub = _hubs.get(transport.reactor)
+    if hub is not None and hub.reading(transport):
+        return True
+    return transport in transport.reactor.getReaders()
