@@ -253,18 +253,24 @@ def start(
     return procs
 
 
-def usage(procs: List[subprocess.Popen]) -> Tuple[float, int]:
+def usage(procs: List[subprocess.Popen]) -> Tuple[float, int, int, int]:
     """
-    CPU seconds and wake-ups of every process so far.
+    CPU seconds and wake-ups of every process so far, and its user and
+    kernel time in clock ticks (C{/proc/PID/stat}: coarse, but enough to
+    tell what share of the CPU was spent in the kernel).
     """
-    cpu, runs = 0.0, 0
+    cpu, runs, user, system = 0.0, 0, 0, 0
     for proc in procs:
         if proc.poll() is not None:
             raise BenchError("pid %d exited with status %s" % (proc.pid, proc.returncode))
         c, r = schedstat(proc.pid)
         cpu += c
         runs += r
-    return cpu, runs
+        with open("/proc/%d/stat" % (proc.pid,)) as f:
+            fields = f.read().rpartition(")")[2].split()
+        user += int(fields[11])
+        system += int(fields[12])
+    return cpu, runs, user, system
 
 
 def readSome(fd: int) -> int:
@@ -312,7 +318,7 @@ def drive(
     begin = time.monotonic()
     measureFrom = begin + WARMUP
     stopAt = measureFrom + seconds
-    usage0: Optional[Tuple[float, int]] = None
+    usage0: Optional[Tuple[float, int, int, int]] = None
     sent0 = 0
     own0 = (0.0, 0)
     writes = 0
@@ -384,6 +390,7 @@ def drive(
     return {
         "cpu": usage1[0] - usage0[0],
         "wakeups": usage1[1] - usage0[1],
+        "kernel": (usage1[3] - usage0[3]) / max(1, usage1[2] + usage1[3] - usage0[2] - usage0[3]),
         "harness": own1[0] - own0[0],
         "writes": writes,
         "seconds": seconds,
@@ -468,9 +475,10 @@ def main() -> int:
                             print(" FAILED: %s" % (e,), flush=True)
                             continue
                         runs[program].append(r)
-                        print(" %.2f%% of a core per bridge, %.0f wake-ups/s, %.2f KB/s each way, "
-                              "harness %.0f%%%s"
-                              % (100 * r["cpu"] / r["seconds"] / n, r["wakeups"] / r["seconds"],
+                        print(" %.2f%% of a core per bridge (%.0f%% in the kernel), %.0f wake-ups/s, "
+                              "%.2f KB/s each way, harness %.0f%%%s"
+                              % (100 * r["cpu"] / r["seconds"] / n, 100 * r["kernel"],
+                                 r["wakeups"] / r["seconds"],
                                  r["rate"] / 1000, 100 * r["harness"] / r["seconds"],
                                  ", harness %.2f s behind" % r["behind"] if r["behind"] > 0.1
                                  else ""), flush=True)

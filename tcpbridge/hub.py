@@ -19,11 +19,12 @@ Where there is no epoll, or the reactor or the transport is not a real file
 descriptor (the tests' memory reactors), nothing is adopted.
 """
 
+import errno
 import select
 import weakref
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
-from twisted.internet import abstract, error
+from twisted.internet import abstract, error, main, tcp
 from twisted.internet.interfaces import IHalfCloseableDescriptor, IReactorFDSet
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -56,8 +57,10 @@ class Hub:
         self._fd = self._epoll.fileno()
         #: Adopted descriptors: fd -> transport.
         self._adopted: Dict[int, abstract.FileDescriptor] = {}
-        #: The adopted descriptors being read.
-        self._active: Dict[int, abstract.FileDescriptor] = {}
+        #: How each adopted descriptor is read (see L{readerOf}).
+        self._readers: Dict[int, Callable[[], object]] = {}
+        #: The adopted descriptors being read: fd -> its reader.
+        self._active: Dict[int, Callable[[], object]] = {}
         self._added = False
 
     # -- what the reactor sees ------------------------------------------------
@@ -72,20 +75,21 @@ class Hub:
         active = self._active
         for fd, events in self._epoll.poll(0, MAX_EVENTS):
             # Not one paused or closed by an earlier one of this batch.
-            transport = active.get(fd)
-            if transport is None:
+            read = active.get(fd)
+            if read is None:
                 continue
             try:
                 if events & _GONE and not events & _IN:
-                    why = error.ConnectionLost()
+                    why: object = error.ConnectionLost()
                 else:
-                    why = transport.doRead()
+                    why = read()
             except BaseException:
+                transport = self._adopted[fd]
                 self.log.failure("{transport} failed to read", transport=transport)
                 self._lose(transport, Failure())
                 continue
             if why:
-                self._lose(transport, why)
+                self._lose(self._adopted[fd], why)
 
     def connectionLost(self, reason: Failure) -> None:
         """
@@ -112,8 +116,9 @@ class Hub:
             self.reactor.removeReader(transport)
         self._epoll.register(fd, _IN if reading else 0)
         self._adopted[fd] = transport
+        self._readers[fd] = readerOf(transport)
         if reading:
-            self._active[fd] = transport
+            self._active[fd] = self._readers[fd]
         transport.startReading = lambda: self._resume(fd)  # type: ignore[method-assign]
         transport.stopReading = lambda: self._pause(fd)  # type: ignore[method-assign]
         if not self._added:
@@ -146,6 +151,7 @@ class Hub:
 
     def _forget(self, fd: int) -> bool:
         transport = self._adopted.pop(fd)
+        del self._readers[fd]
         reading = self._active.pop(fd, None) is not None
         # The class's own methods again.
         for name in ("startReading", "stopReading"):
@@ -160,9 +166,8 @@ class Hub:
         return reading
 
     def _resume(self, fd: int) -> None:
-        transport = self._adopted.get(fd)
-        if transport is not None and fd not in self._active:
-            self._active[fd] = transport
+        if fd in self._adopted and fd not in self._active:
+            self._active[fd] = self._readers[fd]
             self._epoll.modify(fd, _IN)
 
     def _pause(self, fd: int) -> None:
@@ -194,6 +199,44 @@ class Hub:
             reason = Failure(why)
         self.reactor.removeWriter(transport)
         transport.connectionLost(reason)
+
+
+def readerOf(transport: abstract.FileDescriptor) -> Callable[[], object]:
+    """
+    What the hub calls when C{transport} is readable, returning what
+    C{doRead} would: the transport's own C{hubReader()} if it has one (the
+    serial line's), a direct C{recv} for a plain TCP connection, else its
+    C{doRead}.
+    """
+    reader = getattr(transport, "hubReader", None)
+    if reader is not None:
+        return reader()  # type: ignore[no-any-return]
+    if isinstance(transport, tcp.Connection) and not getattr(transport, "TLS", False):
+        return _tcpReader(transport)
+    return transport.doRead
+
+
+def _tcpReader(transport: tcp.Connection) -> Callable[[], object]:
+    """
+    C{doRead} of a plain TCP connection in one call, without its layers.
+    """
+    recv = transport.socket.recv
+    deliver = transport.protocol.dataReceived
+    size = transport.bufferSize
+
+    def read() -> object:
+        try:
+            data = recv(size)
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.EINTR):
+                return None
+            return main.CONNECTION_LOST
+        if not data:
+            return main.CONNECTION_DONE
+        deliver(data)
+        return None
+
+    return read
 
 
 def hubFor(reactor: object) -> Optional[Hub]:

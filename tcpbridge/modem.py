@@ -151,7 +151,11 @@ class Modem(CommandLineReceiver):
             self.trace(FROM_HOST, data)
         session = self.session
         if self.state == DATA and self._reader is None and session is not None:
-            session.fromHost(self.handedOver(data, self.reactor.seconds))  # every read at line rate
+            # Every read at line rate: the hand-over's LF is looked for
+            # only while one may still come.
+            if self._lfBy is not None:
+                data = self.handedOver(data, self.reactor.seconds)
+            session.fromHost(data)
         else:
             self._route(data)
 

@@ -22,7 +22,7 @@ from twisted.internet.error import ConnectionAborted
 from twisted.python.failure import Failure
 
 from tcpbridge.lock import DeviceBusy, DeviceLock, DeviceUnusable, describeKind, lockExclusive
-from tcpbridge.writethrough import writeNow
+from tcpbridge.writethrough import makeWriter
 
 PTY_PREFIX = "pty:"
 
@@ -81,9 +81,11 @@ def _readOn(fd: int, data: bytes) -> bytes:
 
 class LineWriter:
     """
-    How both kinds of serial transport write: straight to the kernel when
-    nothing is queued (see L{tcpbridge.writethrough}), and, when a backlog
-    builds, without re-copying the unsent rest on every write event.
+    How both kinds of serial transport write and are read: straight to the
+    kernel when nothing is queued (see L{tcpbridge.writethrough}), and, when
+    a backlog builds, without re-copying the unsent rest on every write
+    event; read by L{readFrom}, through the hub while a session is open
+    (see L{tcpbridge.hub}).
     """
 
     #: Twisted joins the unsent rest of its buffer with newer writes while
@@ -92,11 +94,23 @@ class LineWriter:
     #: copied again at each one.
     SEND_LIMIT = 16384
 
-    def write(self, data: bytes) -> None:
-        # A serial transport is always a plain file descriptor.
-        rest = writeNow(self, data)  # type: ignore[arg-type]
-        if rest:
-            abstract.FileDescriptor.write(self, rest)  # type: ignore[arg-type]
+    def openLine(self, fd: int) -> None:
+        """
+        The line is open on C{fd}: write to it directly from now on.
+        """
+        self.lineFd = fd
+        self.write = makeWriter(  # type: ignore[method-assign]
+            self,  # type: ignore[arg-type]
+            functools.partial(os.write, fd),
+            functools.partial(abstract.FileDescriptor.write, self),
+        )
+
+    def hubReader(self) -> Callable[[], Optional[Failure]]:
+        """
+        What the hub calls when the line is readable: L{readFrom} without
+        the transport's C{doRead} around it.
+        """
+        return functools.partial(readFrom, self.lineFd, self.protocol.dataReceived)  # type: ignore[attr-defined]
 
 
 class FileDescriptorTransport(LineWriter, abstract.FileDescriptor):
@@ -111,6 +125,7 @@ class FileDescriptorTransport(LineWriter, abstract.FileDescriptor):
         abstract.FileDescriptor.__init__(self, reactor)
         self.fd = fd
         fdesc.setNonBlocking(fd)
+        self.openLine(fd)
         self.protocol = protocol
         protocol.makeConnection(self)
         self.startReading()
@@ -291,8 +306,15 @@ def _serialPortClass() -> type:
     from twisted.internet.serialport import SerialPort
 
     class SerialDevice(LineWriter, SerialPort):  # type: ignore[misc, valid-type]
+        def _serialFactory(self, *args: object, **kwargs: object) -> object:
+            # The line is written directly from the first byte on (the
+            # modem may answer as soon as it is connected).
+            port = SerialPort._serialFactory(*args, **kwargs)
+            self.openLine(port.fd)
+            return port
+
         def doRead(self) -> Optional[Failure]:
-            return readFrom(self.fileno(), self.protocol.dataReceived)
+            return readFrom(self.lineFd, self.protocol.dataReceived)
 
     return SerialDevice
 

@@ -19,7 +19,28 @@ from zope.interface import implementer
 from tcpbridge import dle, hub
 from tcpbridge.segment import MSS, Segmenter
 from tcpbridge.trace import TO_HOST, TO_PEER
-from tcpbridge.writethrough import writable, writeNow
+from tcpbridge.writethrough import makeWriter, writable, writeNow
+
+
+def peerWriter(peer: ITransport) -> Callable[[bytes], None]:
+    """
+    How a session writes to its peer, chosen once: a plain TCP connection
+    straight through its socket (see L{makeWriter}), another plain file
+    descriptor through L{writeNow}, anything else (TLS, a datagram
+    adapter) through its own C{write}.
+    """
+    if not writable(peer):
+        return peer.write
+    socket = getattr(peer, "socket", None)
+    if socket is not None:
+        return makeWriter(peer, socket.send, peer.write)  # type: ignore[arg-type]
+
+    def write(data: bytes) -> None:
+        rest = writeNow(peer, data)  # type: ignore[arg-type]
+        if rest:
+            peer.write(rest)
+
+    return write
 
 
 @implementer(IPushProducer)
@@ -123,9 +144,9 @@ class Splice:
         size = getattr(peer, "segmentSize", MSS)
         self.segmenter = Segmenter(self._toPeer, txDelay, clock, size)  # type: ignore[arg-type]
         # Chosen once, not per chunk: with no delay every read leaves at
-        # once, and the peer is written through to the kernel or not.
-        self._send = self.segmenter.write if txDelay > 0 else self._toPeer
-        self._peerWritable = writable(peer)
+        # once, and how the peer is written.
+        self._gather = txDelay > 0
+        self._writePeer = peerWriter(peer)
         # The segmenter does the gathering: the kernel must not add its own
         # (Nagle) delay on top of it.
         handle = getattr(peer, "setTcpNoDelay", None)
@@ -154,17 +175,21 @@ class Splice:
         if self.dleMode:
             data, rest = self.decoder.feed(data)
         if data:
-            self._send(data)
+            if self._gather:
+                self.segmenter.write(data)
+            else:
+                # _toPeer, one call less for every read at line rate.
+                self.sentToPeer += len(data)
+                if self.trace is not None:
+                    self.trace(TO_PEER, data)
+                self._writePeer(data)
         return rest
 
     def _toPeer(self, data: bytes) -> None:
         self.sentToPeer += len(data)
         if self.trace is not None:
             self.trace(TO_PEER, data)
-        if self._peerWritable:
-            data = writeNow(self.peer, data)  # type: ignore[arg-type]
-        if data:
-            self.peer.write(data)
+        self._writePeer(data)
 
     def flush(self) -> None:
         """

@@ -17,6 +17,8 @@ line's rate.  (A connection that may still start TLS must be asked
 again: L{writeThrough} does both.)
 """
 
+from typing import Callable
+
 from twisted.internet import abstract
 
 
@@ -63,3 +65,44 @@ def writeThrough(transport: object, data: bytes) -> bytes:
     if not writable(transport):
         return data
     return writeNow(transport, data)  # type: ignore[arg-type]
+
+
+def makeWriter(
+    transport: abstract.FileDescriptor,
+    send: Callable[[bytes], int],
+    queue: Callable[[bytes], None],
+) -> Callable[[bytes], None]:
+    """
+    A C{write} for a L{writable} C{transport}, made once per transport:
+    C{send} (the system call, such as the socket's C{send}) takes the
+    bytes now when nothing is queued, and C{queue} (the transport's own
+    C{write}) queues what it did not take, or all of it when something is
+    queued already, or the transport is closing.
+
+    This is L{writeNow} and the C{write} after it in one call, without the
+    transport's C{writeSomeData} and its wrappers: at a serial line's rate a
+    session writes each side a few dozen bytes at a time, and every layer
+    between the bytes and the system call costs about as much as the bytes.
+    """
+
+    def write(data: bytes) -> None:
+        if (
+            not transport._tempDataLen
+            and transport.offset == len(transport.dataBuffer)
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._writeDisconnecting
+            and data
+        ):
+            try:
+                written = send(data)
+            except OSError:
+                # Would block, or an error that the queued write meets
+                # again and reports the usual way.
+                written = 0
+            if written == len(data):
+                return
+            data = data[written:]
+        queue(data)
+
+    return write
