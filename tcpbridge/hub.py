@@ -37,6 +37,9 @@ _GONE = getattr(select, "EPOLLHUP", 16) | getattr(select, "EPOLLERR", 8)
 #: sessions still lets the reactor run its timers and other descriptors.
 MAX_EVENTS = 256
 
+#: Polls of the hub in one turn of the reactor, at most.
+BATCHES = 4
+
 _LOST = Failure(error.ConnectionLost())
 _DONE = Failure(error.ConnectionDone())
 
@@ -72,8 +75,19 @@ class Hub:
         return "tcpbridge.hub"
 
     def doRead(self) -> None:
+        # What became ready while a batch was handled is taken in the same
+        # turn (a few batches at most, then the reactor's timers and other
+        # descriptors have their turn): a turn of the reactor, and the
+        # wake-up before it, cost more than the poll that finds nothing.
+        for _ in range(BATCHES):
+            ready = self._epoll.poll(0, MAX_EVENTS)
+            if not ready:
+                return
+            self._handle(ready)
+
+    def _handle(self, ready: "list[tuple[int, int]]") -> None:
         active = self._active
-        for fd, events in self._epoll.poll(0, MAX_EVENTS):
+        for fd, events in ready:
             # Not one paused or closed by an earlier one of this batch.
             read = active.get(fd)
             if read is None:
