@@ -80,6 +80,8 @@ class Hub:
         # descriptors have their turn): a turn of the reactor, and the
         # wake-up before it, cost more than the poll that finds nothing.
         for _ in range(BATCHES):
+            if self._epoll.closed:
+                return
             ready = self._epoll.poll(0, MAX_EVENTS)
             if not ready:
                 return
@@ -110,7 +112,6 @@ class Hub:
         The reactor is shutting down (or dropped the hub): every adopted
         transport is lost with it, as the reactor would have done with each.
         """
-        self._added = False
         for transport in list(self._adopted.values()):
             self.release(transport)
             transport.connectionLost(reason)
@@ -174,9 +175,15 @@ class Hub:
             self._epoll.unregister(fd)
         except (OSError, ValueError):
             pass
-        if not self._adopted and self._added:
-            self._added = False
-            self.reactor.removeReader(self)
+        if not self._adopted:
+            # No session open: the hub's own descriptor is closed too (a
+            # new one is made for the next session).
+            if self._added:
+                self._added = False
+                self.reactor.removeReader(self)
+            self._epoll.close()
+            if _hubs.get(self.reactor) is self:
+                del _hubs[self.reactor]
         return reading
 
     def _resume(self, fd: int) -> None:
@@ -292,3 +299,13 @@ def reading(transport: abstract.FileDescriptor) -> bool:
     if hub is not None and hub.reading(transport):
         return True
     return transport in transport.reactor.getReaders()
+
+
+def release(transport: object) -> None:
+    """
+    Give C{transport} back to its reactor if its hub has it.
+    """
+    reactor = getattr(transport, "reactor", None)
+    hub = None if reactor is None else _hubs.get(reactor)
+    if hub is not None:
+        hub.release(transport)  # type: ignore[arg-type]

@@ -221,4 +221,7 @@ class Splice:
             self._spliced = False
             self.peer.unregisterProducer()
             self.host.unregisterProducer()
+            # The serial line outlives the session: the reactor reads it
+            # again.  (The peer stays in the hub until it is closed.)
+            hub.release(self.host)
         self._hostThrottle.resumeProducing()

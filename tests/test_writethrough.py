@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tcpbridge.serial import FileDescriptorTransport
 from tcpbridge.splice import Splice
-from tcpbridge.writethrough import writable, writeThrough
+from tcpbridge.writethrough import makeWriter, writable, writeThrough
 
 
 class KernelStandIn(FileDescriptor):
@@ -126,6 +126,61 @@ class WriteThroughTests(SynchronousTestCase):
         A transport that is not a file descriptor gets every byte back to write itself.
         """
         self.assertEqual(writeThrough(StringTransport(), b"abc"), b"abc")
+
+
+class MakeWriterTests(SynchronousTestCase):
+    """
+    Tests for L{makeWriter}: the system call takes what it can when nothing
+    is queued, and the transport's queue takes the rest, in order.
+    """
+
+    def writer(self, room: int = 1 << 20) -> "tuple[KernelStandIn, List[bytes], object]":
+        transport = KernelStandIn()
+        sent: List[bytes] = []
+
+        def send(data: bytes) -> int:
+            if isinstance(room, Exception):
+                raise room
+            sent.append(bytes(data[:room]))
+            return min(room, len(data))
+
+        return transport, sent, makeWriter(transport, send, transport.write)
+
+    def test_sentAtOnce(self) -> None:
+        """
+        With nothing queued every byte goes to the system call and nothing is queued.
+        """
+        transport, sent, write = self.writer()
+        write(b"abc")  # type: ignore[operator]
+        self.assertEqual((sent, transport._tempDataBuffer), ([b"abc"], []))
+
+    def test_restQueued(self) -> None:
+        """
+        What the system call does not take is queued, and the next write queues behind it.
+        """
+        transport, sent, write = self.writer(room=2)
+        write(b"abcde")  # type: ignore[operator]
+        write(b"fg")  # type: ignore[operator]
+        self.assertEqual(sent, [b"ab"])
+        self.assertEqual(transport._tempDataBuffer, [b"cde", b"fg"])
+
+    def test_errorQueued(self) -> None:
+        """
+        A system call that fails (would block, or the connection is gone) leaves every byte to the queue, which reports the error its own way.
+        """
+        transport, sent, write = self.writer(room=BlockingIOError())  # type: ignore[arg-type]
+        write(b"abc")  # type: ignore[operator]
+        self.assertEqual(transport._tempDataBuffer, [b"abc"])
+
+    def test_closingQueued(self) -> None:
+        """
+        A transport closing, or closing its writing side, is not written to directly.
+        """
+        for attribute in ("disconnecting", "_writeDisconnecting"):
+            transport, sent, write = self.writer()
+            setattr(transport, attribute, True)
+            write(b"abc")  # type: ignore[operator]
+            self.assertEqual(sent, [], attribute)
 
 
 class SerialWriteTests(SynchronousTestCase):
