@@ -22,7 +22,7 @@ descriptor (the tests' memory reactors), nothing is adopted.
 import errno
 import select
 import weakref
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Set
 
 from twisted.internet import abstract, error, main, tcp
 from twisted.internet.interfaces import IHalfCloseableDescriptor, IReactorFDSet
@@ -31,7 +31,12 @@ from twisted.python.failure import Failure
 
 _EPOLL = getattr(select, "epoll", None)
 _IN = getattr(select, "EPOLLIN", 1)
+_OUT = getattr(select, "EPOLLOUT", 4)
 _GONE = getattr(select, "EPOLLHUP", 16) | getattr(select, "EPOLLERR", 8)
+#: Events on which a descriptor being read is read (or found gone), and
+#: one waiting to write is written (or finds its error).
+_READ_EVENTS = _IN | _GONE
+_WRITE_EVENTS = _OUT | _GONE
 
 #: Descriptors handled in one call at most, so that a hub full of busy
 #: sessions still lets the reactor run its timers and other descriptors.
@@ -64,6 +69,12 @@ class Hub:
         self._readers: Dict[int, Callable[[], object]] = {}
         #: The adopted descriptors being read: fd -> its reader.
         self._active: Dict[int, Callable[[], object]] = {}
+        #: The adopted descriptors waiting to be writable.
+        self._writing: Set[int] = set()
+        #: What each adopted descriptor is registered for (none: not
+        #: registered at all, since a hang-up or an error is reported even
+        #: for an empty mask, and would wake the hub on every turn).
+        self._masks: Dict[int, int] = {}
         self._added = False
 
     # -- what the reactor sees ------------------------------------------------
@@ -90,22 +101,28 @@ class Hub:
     def _handle(self, ready: "list[tuple[int, int]]") -> None:
         active = self._active
         for fd, events in ready:
-            # Not one paused or closed by an earlier one of this batch.
+            # Looked up for each: an earlier one of this batch may have
+            # paused or closed it.
             read = active.get(fd)
-            if read is None:
-                continue
+            why: object = None
+            isRead = True
             try:
-                if events & _GONE and not events & _IN:
-                    why: object = error.ConnectionLost()
-                else:
-                    why = read()
+                if read is not None and events & _READ_EVENTS:
+                    if events & _IN:
+                        why = read()
+                    else:
+                        why = main.CONNECTION_LOST
+                if not why and events & _WRITE_EVENTS and fd in self._writing:
+                    isRead = False
+                    why = self._adopted[fd].doWrite()
             except BaseException:
-                transport = self._adopted[fd]
-                self.log.failure("{transport} failed to read", transport=transport)
-                self._lose(transport, Failure())
-                continue
+                why = Failure()
+                self.log.failure("{transport} failed", why, transport=self._adopted.get(fd))
             if why:
-                self._lose(self._adopted[fd], why)
+                # (Unless it was closed meanwhile.)
+                transport = self._adopted.get(fd)
+                if transport is not None:
+                    self._lose(transport, why, isRead)
 
     def connectionLost(self, reason: Failure) -> None:
         """
@@ -120,36 +137,46 @@ class Hub:
 
     def adopt(self, transport: abstract.FileDescriptor) -> None:
         """
-        Read C{transport} through the hub from now on, for as long as it is
-        open.
+        Read (and wait to write) C{transport} through the hub from now on,
+        for as long as it is open.
         """
         fd = transport.fileno()
         if fd in self._adopted or fd < 0 or transport.disconnected:
             return
         reading = transport in self.reactor.getReaders()
-        if reading:
-            self.reactor.removeReader(transport)
-        self._epoll.register(fd, _IN if reading else 0)
+        writing = transport in self.reactor.getWriters()
+        self.reactor.removeReader(transport)
+        self.reactor.removeWriter(transport)
         self._adopted[fd] = transport
         self._readers[fd] = readerOf(transport)
+        self._masks[fd] = 0
         if reading:
             self._active[fd] = self._readers[fd]
+        if writing:
+            self._writing.add(fd)
+        self._register(fd)
         transport.startReading = lambda: self._resume(fd)  # type: ignore[method-assign]
         transport.stopReading = lambda: self._pause(fd)  # type: ignore[method-assign]
+        transport.startWriting = lambda: self._wantWrite(fd, True)  # type: ignore[method-assign]
+        transport.stopWriting = lambda: self._wantWrite(fd, False)  # type: ignore[method-assign]
         if not self._added:
             self._added = True
             self.reactor.addReader(self)
 
     def release(self, transport: abstract.FileDescriptor) -> None:
         """
-        Give C{transport} back to the reactor (reading if it was).
+        Give C{transport} back to the reactor (reading and waiting to write
+        if it was).
         """
         fd = self._fdOf(transport)
         if fd is None:
             return
-        reading = self._forget(fd)
-        if reading and not transport.disconnected:
-            transport.startReading()
+        reading, writing = self._forget(fd)
+        if not transport.disconnected:
+            if reading:
+                transport.startReading()
+            if writing:
+                transport.startWriting()
 
     def reading(self, transport: abstract.FileDescriptor) -> bool:
         """
@@ -164,17 +191,36 @@ class Hub:
                 return fd
         return None
 
-    def _forget(self, fd: int) -> bool:
+    def _register(self, fd: int) -> None:
+        """
+        Register C{fd} for what it waits for now (not at all for nothing).
+        """
+        mask = (_IN if fd in self._active else 0) | (_OUT if fd in self._writing else 0)
+        old = self._masks[fd]
+        if mask == old:
+            return
+        self._masks[fd] = mask
+        if not old:
+            self._epoll.register(fd, mask)
+        elif mask:
+            self._epoll.modify(fd, mask)
+        else:
+            self._epoll.unregister(fd)
+
+    def _forget(self, fd: int) -> "tuple[bool, bool]":
         transport = self._adopted.pop(fd)
         del self._readers[fd]
         reading = self._active.pop(fd, None) is not None
+        writing = fd in self._writing
+        self._writing.discard(fd)
         # The class's own methods again.
-        for name in ("startReading", "stopReading"):
+        for name in ("startReading", "stopReading", "startWriting", "stopWriting"):
             transport.__dict__.pop(name, None)
-        try:
-            self._epoll.unregister(fd)
-        except (OSError, ValueError):
-            pass
+        if self._masks.pop(fd):
+            try:
+                self._epoll.unregister(fd)
+            except (OSError, ValueError):
+                pass
         if not self._adopted:
             # No session open: the hub's own descriptor is closed too (a
             # new one is made for the next session).
@@ -184,12 +230,16 @@ class Hub:
             self._epoll.close()
             if _hubs.get(self.reactor) is self:
                 del _hubs[self.reactor]
-        return reading
+        return reading, writing
 
     def _resume(self, fd: int) -> None:
-        if fd in self._adopted and fd not in self._active:
-            self._active[fd] = self._readers[fd]
-            self._epoll.modify(fd, _IN)
+        transport = self._adopted.get(fd)
+        if transport is not None and fd not in self._active:
+            # A transport being aborted has its doRead replaced by one that
+            # reads nothing (Twisted's abortConnection, abortLine): that
+            # one is called, not the direct reader.
+            self._active[fd] = transport.__dict__.get("doRead", self._readers[fd])
+            self._register(fd)
 
     def _pause(self, fd: int) -> None:
         transport = self._adopted.get(fd)
@@ -199,18 +249,28 @@ class Hub:
             # Closing: the descriptor is about to be closed.
             self._forget(fd)
         elif self._active.pop(fd, None) is not None:
-            self._epoll.modify(fd, 0)
+            self._register(fd)
 
-    def _lose(self, transport: abstract.FileDescriptor, why: object) -> None:
+    def _wantWrite(self, fd: int, want: bool) -> None:
+        if fd not in self._adopted or (fd in self._writing) == want:
+            return
+        if want:
+            self._writing.add(fd)
+        else:
+            self._writing.discard(fd)
+        self._register(fd)
+
+    def _lose(self, transport: abstract.FileDescriptor, why: object, isRead: bool) -> None:
         """
-        What the reactor does when C{doRead} reports the end: half-close
-        for a clean end of a connection that can, else lose it whole.
+        What the reactor does when C{doRead} or C{doWrite} reports the
+        end: half-close for a clean end of reading on a connection that
+        can, else lose it whole.
         """
         transport.stopReading()
         if isinstance(why, Failure):
             reason = why
         elif isinstance(why, error.ConnectionDone):
-            if IHalfCloseableDescriptor.providedBy(transport):
+            if isRead and IHalfCloseableDescriptor.providedBy(transport):
                 transport.readConnectionLost(_DONE)
                 return
             reason = _DONE
@@ -218,7 +278,7 @@ class Hub:
             reason = _LOST
         else:
             reason = Failure(why)
-        self.reactor.removeWriter(transport)
+        transport.stopWriting()
         transport.connectionLost(reason)
 
 

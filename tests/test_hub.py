@@ -6,7 +6,7 @@ ended as the reactor would.
 
 import os
 import tty
-from typing import Any, Callable, Generator, Optional
+from typing import Any, Callable, Generator, List, Optional, Set
 
 from twisted.internet import error, reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
@@ -63,6 +63,9 @@ class HubTests(TestCase):
     A pty's serial-side transport, adopted by the hub of the real reactor.
     """
 
+    def setUp(self) -> None:
+        self.hungUp: Set[int] = set()
+
     def line(self) -> "tuple[FileDescriptorTransport, Recorder, int]":
         """
         A pty: the transport on its master (adopted by the hub), its
@@ -80,6 +83,14 @@ class HubTests(TestCase):
     def close(self, transport: FileDescriptorTransport, slave: int) -> None:
         if not transport.disconnected:
             transport.connectionLost(Failure(error.ConnectionDone()))
+        if slave not in self.hungUp:
+            os.close(slave)
+
+    def hangUp(self, slave: int) -> None:
+        """
+        Close the host's end of a line (once: the number may be reused).
+        """
+        self.hungUp.add(slave)
         os.close(slave)
 
     @inlineCallbacks
@@ -154,6 +165,46 @@ class HubTests(TestCase):
         badProtocol.lost.trap(ZeroDivisionError)
         os.write(goodSlave, b", still")
         yield until(lambda: goodProtocol.received == b"fine, still")
+
+    @inlineCallbacks
+    def test_hangUpWhilePaused(self) -> Generator[Deferred, Any, None]:
+        """
+        A paused line whose other end hangs up does not wake the hub again and again (a hang-up is reported whatever a descriptor waits for, so a paused one is not registered at all).
+        """
+        transport, protocol, slave = self.line()
+        theHub = hub._hubs[reactor]
+        handled: List[object] = []
+        original = theHub._handle
+        theHub._handle = lambda ready: (handled.append(ready), original(ready))  # type: ignore[method-assign]
+        transport.stopReading()
+        self.hangUp(slave)
+        yield settle()
+        self.assertEqual(handled, [])
+        self.assertIsNone(protocol.lost)
+
+    @inlineCallbacks
+    def test_queuedWritesDrain(self) -> Generator[Deferred, Any, None]:
+        """
+        What a full line does not take is written through the hub as the line drains, in order, and the hub stops waiting to write once it is all out.
+        """
+        transport, protocol, slave = self.line()
+        data = os.urandom(1 << 20)
+        transport.write(data)
+        transport.write(b"tail")
+        self.assertNotIn(transport, reactor.getWriters())
+        self.assertTrue(hub._hubs[reactor]._writing)
+        received = []
+
+        def drain() -> int:
+            try:
+                received.append(os.read(slave, 65536))
+            except BlockingIOError:
+                pass
+            return sum(map(len, received))
+
+        yield until(lambda: drain() >= len(data) + 4)
+        self.assertEqual(b"".join(received), data + b"tail")
+        self.assertFalse(hub._hubs[reactor]._writing)
 
     def test_reactorDropsHub(self) -> None:
         """
