@@ -86,17 +86,19 @@ class Hub:
         return "tcpbridge.hub"
 
     def doRead(self) -> None:
-        # What became ready while a batch was handled is taken in the same
-        # turn (a few batches at most, then the reactor's timers and other
-        # descriptors have their turn): a turn of the reactor, and the
-        # wake-up before it, cost more than the poll that finds nothing.
+        # While many sessions are busy, what became ready while a batch
+        # was handled is taken in the same turn (a few batches at most,
+        # then the reactor's timers and other descriptors have their
+        # turn): a turn of the reactor, and the wake-up before it, cost
+        # more than the poll that finds nothing.  After a batch of one (a
+        # single busy session) that poll would mostly find nothing.
         for _ in range(BATCHES):
             if self._epoll.closed:
                 return
             ready = self._epoll.poll(0, MAX_EVENTS)
-            if not ready:
-                return
             self._handle(ready)
+            if len(ready) < 2:
+                return
 
     def _handle(self, ready: "list[tuple[int, int]]") -> None:
         active = self._active
