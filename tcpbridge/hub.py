@@ -7,14 +7,17 @@ checks before it calls the transport's C{doRead}.  At a serial line's rate a
 bridge reads a few dozen bytes at a time, and that wrapping costs more than
 everything tcpbridge does with the bytes.  The hub is one epoll descriptor
 that the reactor reads like any other: the serial line and the peer
-connection of a session are moved from the reactor's own set into it, and
-when it is readable one call takes every ready descriptor and calls each
-transport's C{doRead} directly.
+connection of a session are moved, for reading, from the reactor's own set
+into it, and when it is readable one call takes every ready descriptor and
+reads each in one call (L{readerOf}: for the serial line and a plain TCP
+connection, the system call and the protocol's C{dataReceived}, without the
+transport's C{doRead} layers).
 
-Nothing else changes for the transports: they write, pause and resume as
-before (C{stopReading} and C{startReading} act on the hub while they are in
-it), a transport that is closed leaves the hub, and what C{doRead} reports
-(end of file, a lost line, an exception) is handled as the reactor would.
+Nothing else changes for the transports: they write, and wait to write,
+through the reactor as before; they pause and resume as before
+(C{stopReading} and C{startReading} act on the hub while they are in it); a
+transport that is closed leaves the hub; and what a read reports (end of
+file, a lost line, an exception) is handled as the reactor would.
 Where there is no epoll, or the reactor or the transport is not a real file
 descriptor (the tests' memory reactors), nothing is adopted.
 """
@@ -22,7 +25,7 @@ descriptor (the tests' memory reactors), nothing is adopted.
 import errno
 import select
 import weakref
-from typing import Callable, Dict, Optional, Set
+from typing import Callable, Dict, Optional
 
 from twisted.internet import abstract, error, main, tcp
 from twisted.internet.interfaces import IHalfCloseableDescriptor, IReactorFDSet
@@ -31,12 +34,6 @@ from twisted.python.failure import Failure
 
 _EPOLL = getattr(select, "epoll", None)
 _IN = getattr(select, "EPOLLIN", 1)
-_OUT = getattr(select, "EPOLLOUT", 4)
-_GONE = getattr(select, "EPOLLHUP", 16) | getattr(select, "EPOLLERR", 8)
-#: Events on which a descriptor being read is read (or found gone), and
-#: one waiting to write is written (or finds its error).
-_READ_EVENTS = _IN | _GONE
-_WRITE_EVENTS = _OUT | _GONE
 
 #: Descriptors handled in one call at most, so that a hub full of busy
 #: sessions still lets the reactor run its timers and other descriptors.
@@ -54,7 +51,7 @@ _hubs: "weakref.WeakKeyDictionary[object, Hub]" = weakref.WeakKeyDictionary()
 class Hub:
     """
     One epoll descriptor, read by the reactor, holding the descriptors of
-    the transports it has adopted.
+    the transports it has adopted for reading.
     """
 
     log = Logger()
@@ -67,14 +64,11 @@ class Hub:
         self._adopted: Dict[int, abstract.FileDescriptor] = {}
         #: How each adopted descriptor is read (see L{readerOf}).
         self._readers: Dict[int, Callable[[], object]] = {}
-        #: The adopted descriptors being read: fd -> its reader.
+        #: The adopted descriptors being read, and only they, registered
+        #: in the epoll descriptor: fd -> its reader.  (A paused one is not
+        #: registered at all: a hang-up or an error is reported whatever a
+        #: descriptor waits for, and would wake the hub on every turn.)
         self._active: Dict[int, Callable[[], object]] = {}
-        #: The adopted descriptors waiting to be writable.
-        self._writing: Set[int] = set()
-        #: What each adopted descriptor is registered for (none: not
-        #: registered at all, since a hang-up or an error is reported even
-        #: for an empty mask, and would wake the hub on every turn).
-        self._masks: Dict[int, int] = {}
         self._added = False
 
     # -- what the reactor sees ------------------------------------------------
@@ -106,17 +100,10 @@ class Hub:
             # Looked up for each: an earlier one of this batch may have
             # paused or closed it.
             read = active.get(fd)
-            why: object = None
-            isRead = True
+            if read is None:
+                continue
             try:
-                if read is not None and events & _READ_EVENTS:
-                    if events & _IN:
-                        why = read()
-                    else:
-                        why = main.CONNECTION_LOST
-                if not why and events & _WRITE_EVENTS and fd in self._writing:
-                    isRead = False
-                    why = self._adopted[fd].doWrite()
+                why = read() if events & _IN else main.CONNECTION_LOST
             except BaseException:
                 why = Failure()
                 self.log.failure("{transport} failed", why, transport=self._adopted.get(fd))
@@ -124,7 +111,7 @@ class Hub:
                 # (Unless it was closed meanwhile.)
                 transport = self._adopted.get(fd)
                 if transport is not None:
-                    self._lose(transport, why, isRead)
+                    self._lose(transport, why)
 
     def connectionLost(self, reason: Failure) -> None:
         """
@@ -139,46 +126,37 @@ class Hub:
 
     def adopt(self, transport: abstract.FileDescriptor) -> None:
         """
-        Read (and wait to write) C{transport} through the hub from now on,
-        for as long as it is open.
+        Read C{transport} through the hub from now on, for as long as it is
+        open.  (Its writes, and its waits to write, stay with the reactor:
+        a tty polled through two epoll descriptors, the hub's and the
+        reactor's, costs the kernel twice, and a write wait is one event
+        per several KB.)
         """
         fd = transport.fileno()
         if fd in self._adopted or fd < 0 or transport.disconnected:
             return
         reading = transport in self.reactor.getReaders()
-        writing = transport in self.reactor.getWriters()
         self.reactor.removeReader(transport)
-        self.reactor.removeWriter(transport)
         self._adopted[fd] = transport
         self._readers[fd] = readerOf(transport)
-        self._masks[fd] = 0
-        if reading:
-            self._active[fd] = self._readers[fd]
-        if writing:
-            self._writing.add(fd)
-        self._register(fd)
         transport.startReading = lambda: self._resume(fd)  # type: ignore[method-assign]
         transport.stopReading = lambda: self._pause(fd)  # type: ignore[method-assign]
-        transport.startWriting = lambda: self._wantWrite(fd, True)  # type: ignore[method-assign]
-        transport.stopWriting = lambda: self._wantWrite(fd, False)  # type: ignore[method-assign]
+        if reading:
+            self._resume(fd)
         if not self._added:
             self._added = True
             self.reactor.addReader(self)
 
     def release(self, transport: abstract.FileDescriptor) -> None:
         """
-        Give C{transport} back to the reactor (reading and waiting to write
-        if it was).
+        Give C{transport} back to the reactor (reading if it was).
         """
         fd = self._fdOf(transport)
         if fd is None:
             return
-        reading, writing = self._forget(fd)
-        if not transport.disconnected:
-            if reading:
-                transport.startReading()
-            if writing:
-                transport.startWriting()
+        reading = self._forget(fd)
+        if reading and not transport.disconnected:
+            transport.startReading()
 
     def reading(self, transport: abstract.FileDescriptor) -> bool:
         """
@@ -193,36 +171,18 @@ class Hub:
                 return fd
         return None
 
-    def _register(self, fd: int) -> None:
-        """
-        Register C{fd} for what it waits for now (not at all for nothing).
-        """
-        mask = (_IN if fd in self._active else 0) | (_OUT if fd in self._writing else 0)
-        old = self._masks[fd]
-        if mask == old:
-            return
-        self._masks[fd] = mask
-        if not old:
-            self._epoll.register(fd, mask)
-        elif mask:
-            self._epoll.modify(fd, mask)
-        else:
-            self._epoll.unregister(fd)
-
-    def _forget(self, fd: int) -> "tuple[bool, bool]":
+    def _forget(self, fd: int) -> bool:
         transport = self._adopted.pop(fd)
         del self._readers[fd]
         reading = self._active.pop(fd, None) is not None
-        writing = fd in self._writing
-        self._writing.discard(fd)
-        # The class's own methods again.
-        for name in ("startReading", "stopReading", "startWriting", "stopWriting"):
-            transport.__dict__.pop(name, None)
-        if self._masks.pop(fd):
+        if reading:
             try:
                 self._epoll.unregister(fd)
             except (OSError, ValueError):
                 pass
+        # The class's own methods again.
+        for name in ("startReading", "stopReading"):
+            transport.__dict__.pop(name, None)
         if not self._adopted:
             # No session open: the hub's own descriptor is closed too (a
             # new one is made for the next session).
@@ -232,7 +192,7 @@ class Hub:
             self._epoll.close()
             if _hubs.get(self.reactor) is self:
                 del _hubs[self.reactor]
-        return reading, writing
+        return reading
 
     def _resume(self, fd: int) -> None:
         transport = self._adopted.get(fd)
@@ -241,7 +201,7 @@ class Hub:
             # reads nothing (Twisted's abortConnection, abortLine): that
             # one is called, not the direct reader.
             self._active[fd] = transport.__dict__.get("doRead", self._readers[fd])
-            self._register(fd)
+            self._epoll.register(fd, _IN)
 
     def _pause(self, fd: int) -> None:
         transport = self._adopted.get(fd)
@@ -251,28 +211,18 @@ class Hub:
             # Closing: the descriptor is about to be closed.
             self._forget(fd)
         elif self._active.pop(fd, None) is not None:
-            self._register(fd)
+            self._epoll.unregister(fd)
 
-    def _wantWrite(self, fd: int, want: bool) -> None:
-        if fd not in self._adopted or (fd in self._writing) == want:
-            return
-        if want:
-            self._writing.add(fd)
-        else:
-            self._writing.discard(fd)
-        self._register(fd)
-
-    def _lose(self, transport: abstract.FileDescriptor, why: object, isRead: bool) -> None:
+    def _lose(self, transport: abstract.FileDescriptor, why: object) -> None:
         """
-        What the reactor does when C{doRead} or C{doWrite} reports the
-        end: half-close for a clean end of reading on a connection that
-        can, else lose it whole.
+        What the reactor does when C{doRead} reports the end: half-close
+        for a clean end of a connection that can, else lose it whole.
         """
         transport.stopReading()
         if isinstance(why, Failure):
             reason = why
         elif isinstance(why, error.ConnectionDone):
-            if isRead and IHalfCloseableDescriptor.providedBy(transport):
+            if IHalfCloseableDescriptor.providedBy(transport):
                 transport.readConnectionLost(_DONE)
                 return
             reason = _DONE

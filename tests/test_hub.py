@@ -185,14 +185,14 @@ class HubTests(TestCase):
     @inlineCallbacks
     def test_queuedWritesDrain(self) -> Generator[Deferred, Any, None]:
         """
-        What a full line does not take is written through the hub as the line drains, in order, and the hub stops waiting to write once it is all out.
+        What a full line does not take waits with the reactor (not the hub) and is written as the line drains, in order, while the line is still read through the hub.
         """
         transport, protocol, slave = self.line()
         data = os.urandom(1 << 20)
         transport.write(data)
         transport.write(b"tail")
-        self.assertNotIn(transport, reactor.getWriters())
-        self.assertTrue(hub._hubs[reactor]._writing)
+        self.assertIn(transport, reactor.getWriters())
+        self.assertTrue(hub.reading(transport))
         received = []
 
         def drain() -> int:
@@ -204,7 +204,9 @@ class HubTests(TestCase):
 
         yield until(lambda: drain() >= len(data) + 4)
         self.assertEqual(b"".join(received), data + b"tail")
-        self.assertFalse(hub._hubs[reactor]._writing)
+        yield until(lambda: transport not in reactor.getWriters())
+        os.write(slave, b"still read")
+        yield until(lambda: protocol.received == b"still read")
 
     def test_reactorDropsHub(self) -> None:
         """
