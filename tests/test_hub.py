@@ -18,6 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tcpbridge import hub
 from tcpbridge.serial import FileDescriptorTransport
+from tests.hostside import BridgeHarness
 
 
 class Recorder(Protocol):
@@ -285,3 +286,37 @@ class NoHubTests(SynchronousTestCase):
         hub.release(transport)
         self.assertFalse(hasattr(transport, "startReading"))
 
+
+
+class SessionTests(TestCase, BridgeHarness):
+    """
+    The real service: a session's descriptors are read through the hub
+    while it is open, and given back when it ends.
+    """
+
+    @inlineCallbacks
+    def test_sessionLife(self) -> Generator[Deferred, Any, None]:
+        """
+        In data mode the serial line and the peer are read through the hub, and data flows both ways; after the host's close the serial line is the reactor's again, and once the peer is gone the hub is closed.
+        """
+        service, host = self.startBridge()
+        yield self.hello(host)
+        self.assertIn(service.transport, reactor.getReaders(), "command mode is the reactor's")
+        port = yield self.listen(host)
+        peer = yield self.session(host, port)
+        session = service.modem.session
+        for transport in (service.transport, session.peer):
+            self.assertNotIn(transport, reactor.getReaders())
+            self.assertTrue(hub.reading(transport))
+        host.write(b"to the peer")
+        self.assertEqual((yield peer.count(11)), b"to the peer")
+        peer.write(b"to the host")
+        self.assertEqual((yield host.count(11)), b"to the host")
+
+        host.write(b"\x03")
+        yield host.until(b"Ok_Info_SocketClosed\r\n\r\nOK\r\n")
+        self.assertIn(service.transport, reactor.getReaders())
+        self.assertNotIn("startReading", service.transport.__dict__, "still in the hub")
+        peer.transport.loseConnection()
+        yield until(lambda: hub._hubs.get(reactor) is None)
+        self.assertEqual((yield host.command(b"AT")), b"\r\nOK\r\n")
