@@ -252,6 +252,9 @@ def readerOf(transport: abstract.FileDescriptor) -> Callable[[], object]:
 def _tcpReader(transport: tcp.Connection) -> Callable[[], object]:
     """
     C{doRead} of a plain TCP connection in one call, without its layers.
+    (The serial line's twin is L{tcpbridge.serial.readFrom}, which also
+    reads on after a read that filled the tty; a function for both would
+    cost each read one more call.)
     """
     recv = transport.socket.recv
     deliver = transport.protocol.dataReceived
