@@ -11,10 +11,11 @@ that queue grows).  Not under TLS, where the bytes must be encrypted first.
 
 What a session's transport is (a plain file descriptor, or TLS from its
 first byte) does not change while it lives, so a writer that writes to one
-transport many times asks L{writable} once and then calls L{writeNow} for
-each chunk, rather than paying for both checks on every chunk at a serial
-line's rate.  (A connection that may still start TLS must be asked
-again: L{writeThrough} does both.)
+transport many times asks L{writable} once and then writes each chunk
+through L{makeWriter}'s function (straight to the system call: the serial
+line and a plain TCP peer) or L{writeNow}, rather than paying for the
+checks on every chunk at a serial line's rate.  (A connection that may
+still start TLS must be asked again: L{writeThrough} does both.)
 """
 
 from typing import Callable
