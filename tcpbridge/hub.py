@@ -118,8 +118,10 @@ class Hub:
         The reactor is shutting down (or dropped the hub): every adopted
         transport is lost with it, as the reactor would have done with each.
         """
-        for transport in list(self._adopted.values()):
-            self.release(transport)
+        for fd, transport in list(self._adopted.items()):
+            # Out of the hub, but not handed back to the reactor to read:
+            # it is lost at once.
+            self._forget(fd)
             transport.connectionLost(reason)
 
     # -- adoption -------------------------------------------------------------
