@@ -16,10 +16,12 @@ service is installed in)::
 Figures, each for tcpbridge and socat side by side:
 
 1. throughput host->peer and peer->host, DLEMODE 0 and 1, random and
-   escape-dense data (MB/s at the receiving side);
+   escape-dense data (MB/s of the serial line's stream, which both programs
+   carry alike: in DLEMODE 1 the DLE-coded one);
 2. one-byte round-trip latency, peer -> host -> peer (median and p99);
 3. peak RSS growth of the service while one side does not read for a while;
-4. CPU seconds of the service per MB moved, over each throughput run.
+4. CPU seconds of the service per MB of that stream, over each throughput
+   run.
 
 Only the standard library is used, and all traffic is on 127.0.0.1.
 """
@@ -835,11 +837,11 @@ def run(args: argparse.Namespace) -> int:
                 name += " TXDELAY%d" % (txdelay,)
             rates: Dict[str, Optional[float]] = {}
             cpus: Dict[str, Optional[float]] = {}
-            # Both programs are charged for the same bytes: those sent into
-            # them (the DLE-coded stream host to peer, the payload peer to
-            # host), whatever each then delivers.
-            send = coded if toPeer else payload
-            moved = len(send)
+            # Both programs carry the same stream on the serial line (the
+            # DLE-coded one in DLEMODE 1) and are charged per MB of it.
+            # socat does no coding, so at the TCP side it carries that same
+            # stream, where tcpbridge carries the payload.
+            moved = len(coded)
             runs: Dict[str, List[Dict[str, float]]] = {svc: [] for svc in services}
             failed: Dict[str, str] = {}
             # Repeats interleaved (tcpbridge, socat, tcpbridge, socat...), so
@@ -849,9 +851,9 @@ def run(args: argparse.Namespace) -> int:
                     if svc in failed:
                         continue
                     if toPeer:
-                        expect = payload if svc == "tcpbridge" else coded
+                        send, expect = coded, (payload if svc == "tcpbridge" else coded)
                     else:
-                        expect = coded if svc == "tcpbridge" else payload
+                        send, expect = (payload if svc == "tcpbridge" else coded), coded
                     print("  %-36s %-9s" % (name, svc), end="", flush=True)
                     try:
                         with Session(svc, workdir, dlemode, txdelay) as session:
@@ -925,8 +927,8 @@ def run(args: argparse.Namespace) -> int:
                     send = codedBlock
                     expect = block if svc == "tcpbridge" else codedBlock
                 else:
-                    send = block
-                    expect = codedBlock if svc == "tcpbridge" else block
+                    send = block if svc == "tcpbridge" else codedBlock
+                    expect = codedBlock
                 reps = memSize // MB
                 print("  %-36s %-9s ..." % ("memory " + ("host->peer" if toPeer else "peer->host"),
                                             svc), end="", flush=True)
@@ -956,10 +958,10 @@ def run(args: argparse.Namespace) -> int:
     for problem in logProblems:
         report.note(problem)
     report.note(
-        "throughput and CPU per MB count the same bytes for both programs: those sent into "
-        "them (host->peer the DLE-coded stream in DLEMODE 1, peer->host the payload); socat "
-        "does no DLE coding, so in DLEMODE 1 it delivers the coded bytes host->peer and the "
-        "raw payload peer->host, where tcpbridge decodes and encodes",
+        "throughput and CPU per MB count the same bytes for both programs: the serial "
+        "line's (in DLEMODE 1 the DLE-coded stream, both ways), which both carry alike; "
+        "socat does no DLE coding, so at the TCP side it carries that coded stream too, "
+        "where tcpbridge decodes (host->peer) and encodes (peer->host) the payload",
         echo=False
     )
     report.note(
@@ -975,8 +977,8 @@ def run(args: argparse.Namespace) -> int:
     )
     report.note(
         "CPU per MB: CPU time of the service process (all threads, from the scheduler's "
-        "nanosecond count in /proc/PID/task/*/schedstat) over the throughput run, per MB sent "
-        "into it; medians of %d repeats run interleaved; %s" % (repeats, pinning),
+        "nanosecond count in /proc/PID/task/*/schedstat) over the throughput run, per MB of "
+        "the serial line's stream; medians of %d repeats run interleaved; %s" % (repeats, pinning),
         echo=False
     )
     report.note(
