@@ -1049,7 +1049,7 @@ class Soak:
         print("  service fds: start %s, end %s (idle both times), most seen %d"
               % (fdStart, "n/a" if fdEnd is None else fdEnd, self.fdMax))
         if cpuEnd is not None:
-            print("  service CPU: %.1f s over %.1f s (%.0f%% of a core)"
+            print("  service CPU: %.2f s over %.1f s (%.0f%% of a core)"
                   % (cpuEnd - cpuStart, elapsed, 100 * (cpuEnd - cpuStart) / max(elapsed, 1e-9)))
         extra = sorted(
             "%s -> %s" % (fd, target) for fd, target in fdsEnd.items()

@@ -227,10 +227,14 @@ class TCPTests(TestCase):
     """
 
     @inlineCallbacks
-    def connected(self) -> Generator[Deferred, Any, "tuple[Recorder, Any]"]:
+    def connected(
+        self, bufferSize: Optional[int] = None
+    ) -> Generator[Deferred, Any, "tuple[Recorder, Any]"]:
         """
         A loopback connection whose server side is adopted: return the
         server's protocol and the client's transport.
+
+        @param bufferSize: the most the server's transport reads at once.
         """
         server = Recorder()
         port = reactor.listenTCP(0, Factory.forProtocol(lambda: server), interface="127.0.0.1")
@@ -240,6 +244,8 @@ class TCPTests(TestCase):
             "127.0.0.1", port.getHost().port, ClientFactory.forProtocol(lambda: client)
         )
         yield until(lambda: server.transport is not None and client.transport is not None)
+        if bufferSize is not None:
+            server.transport.bufferSize = bufferSize
         hub.adopt(server.transport)
         self.assertNotIn(server.transport, reactor.getReaders())
         return server, client.transport
@@ -256,6 +262,34 @@ class TCPTests(TestCase):
         yield until(lambda: server.lost is not None)
         server.lost.trap(error.ConnectionDone)
         self.assertIsNone(hub._hubs.get(reactor))
+
+    @inlineCallbacks
+    def test_moreThanOneRead(self) -> Generator[Deferred, Any, None]:
+        """
+        Bytes that take several reads all arrive, though the peer sends nothing after them (the kernel reports them once).
+        """
+        server, client = yield self.connected(bufferSize=16)
+        data = os.urandom(1000)
+        client.write(data)
+        yield until(lambda: len(server.received) >= len(data))
+        self.assertEqual(server.received, data)
+        client.loseConnection()
+        yield until(lambda: server.lost is not None)
+
+    @inlineCallbacks
+    def test_dataWithClose(self) -> Generator[Deferred, Any, None]:
+        """
+        A close that comes with the last bytes (both waiting when the hub reads) ends the connection after the bytes are delivered.
+        """
+        server, client = yield self.connected()
+        server.transport.stopReading()
+        client.write(b"last words")
+        client.loseConnection()
+        yield settle()
+        server.transport.startReading()
+        yield until(lambda: server.lost is not None)
+        server.lost.trap(error.ConnectionDone)
+        self.assertEqual(server.received, b"last words")
 
 
 class NoHubTests(SynchronousTestCase):
