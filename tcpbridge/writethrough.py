@@ -14,8 +14,7 @@ first byte) does not change while it lives, so a writer that writes to one
 transport many times asks L{writable} once and then writes each chunk
 through L{makeWriter}'s function (straight to the system call: the serial
 line and a plain TCP peer) or L{writeNow}, rather than paying for the
-checks on every chunk at a serial line's rate.  (A connection that may
-still start TLS must be asked again: L{writeThrough} does both.)
+checks on every chunk at a serial line's rate.
 """
 
 from typing import Callable
@@ -56,16 +55,6 @@ def writeNow(transport: abstract.FileDescriptor, data: bytes) -> bytes:
         # reports it the usual way.
         return data
     return data[written:] if written < len(data) else b""
-
-
-def writeThrough(transport: object, data: bytes) -> bytes:
-    """
-    L{writeNow} for a transport of any kind: the bytes are all left for
-    the transport's own C{write} when it is not L{writable}.
-    """
-    if not writable(transport):
-        return data
-    return writeNow(transport, data)  # type: ignore[arg-type]
 
 
 def makeWriter(

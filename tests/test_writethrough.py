@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tcpbridge.serial import FileDescriptorTransport
 from tcpbridge.splice import Splice
-from tcpbridge.writethrough import makeWriter, writable, writeThrough
+from tcpbridge.writethrough import makeWriter, writable, writeNow
 
 
 class KernelStandIn(FileDescriptor):
@@ -40,9 +40,9 @@ class KernelStandIn(FileDescriptor):
         return n
 
 
-class WriteThroughTests(SynchronousTestCase):
+class WriteNowTests(SynchronousTestCase):
     """
-    Tests for L{writeThrough}.
+    Tests for L{writeNow}.
     """
 
     def test_nothingQueued(self) -> None:
@@ -50,7 +50,7 @@ class WriteThroughTests(SynchronousTestCase):
         With nothing queued the bytes go to the kernel at once and nothing is left to queue.
         """
         transport = KernelStandIn()
-        self.assertEqual(writeThrough(transport, b"abc"), b"")
+        self.assertEqual(writeNow(transport, b"abc"), b"")
         self.assertEqual(transport.taken, [b"abc"])
 
     def test_partial(self) -> None:
@@ -58,7 +58,7 @@ class WriteThroughTests(SynchronousTestCase):
         What the kernel does not take is given back, in order.
         """
         transport = KernelStandIn(room=2)
-        self.assertEqual(writeThrough(transport, b"abcde"), b"cde")
+        self.assertEqual(writeNow(transport, b"abcde"), b"cde")
         self.assertEqual(transport.taken, [b"ab"])
 
     def test_queuedFirst(self) -> None:
@@ -67,7 +67,7 @@ class WriteThroughTests(SynchronousTestCase):
         """
         transport = KernelStandIn()
         transport.write(b"first")
-        self.assertEqual(writeThrough(transport, b"second"), b"second")
+        self.assertEqual(writeNow(transport, b"second"), b"second")
         self.assertEqual(transport.taken, [])
 
     def test_wouldBlockOrError(self) -> None:
@@ -75,9 +75,9 @@ class WriteThroughTests(SynchronousTestCase):
         A kernel that takes nothing, or fails, leaves all the bytes to the queued write.
         """
         transport = KernelStandIn(room=0)
-        self.assertEqual(writeThrough(transport, b"abc"), b"abc")
+        self.assertEqual(writeNow(transport, b"abc"), b"abc")
         transport.error = main.CONNECTION_LOST
-        self.assertEqual(writeThrough(transport, b"abc"), b"abc")
+        self.assertEqual(writeNow(transport, b"abc"), b"abc")
 
     def test_notConnectedOrClosing(self) -> None:
         """
@@ -85,19 +85,10 @@ class WriteThroughTests(SynchronousTestCase):
         """
         transport = KernelStandIn()
         transport.disconnecting = True
-        self.assertEqual(writeThrough(transport, b"abc"), b"abc")
+        self.assertEqual(writeNow(transport, b"abc"), b"abc")
         transport.disconnecting = False
         transport.connected = 0
-        self.assertEqual(writeThrough(transport, b"abc"), b"abc")
-        self.assertEqual(transport.taken, [])
-
-    def test_tls(self) -> None:
-        """
-        Under TLS the bytes are left to the transport, which encrypts them.
-        """
-        transport = KernelStandIn()
-        transport.TLS = True  # type: ignore[attr-defined]
-        self.assertEqual(writeThrough(transport, b"abc"), b"abc")
+        self.assertEqual(writeNow(transport, b"abc"), b"abc")
         self.assertEqual(transport.taken, [])
 
     def test_writable(self) -> None:
@@ -120,12 +111,6 @@ class WriteThroughTests(SynchronousTestCase):
             Splice(StringTransport(), peer, dleMode=False).fromHost(b"abc")
         self.assertEqual((plain.taken, plain.dataBuffer), ([b"abc"], b""))
         self.assertEqual((tls.taken, tls._tempDataBuffer), ([], [b"abc"]))
-
-    def test_otherTransport(self) -> None:
-        """
-        A transport that is not a file descriptor gets every byte back to write itself.
-        """
-        self.assertEqual(writeThrough(StringTransport(), b"abc"), b"abc")
 
 
 class MakeWriterTests(SynchronousTestCase):
