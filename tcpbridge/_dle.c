@@ -141,13 +141,7 @@ decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     s = in.buf;
     n = in.len;
     if (!pending) {
-        while (i + 8 <= n) {
-            uint64_t x;
-            memcpy(&x, s + i, 8);
-            if (special8(x))
-                break;
-            i += 8;
-        }
+        i = plainWords(s, n);
         while (i < n && !special(s[i]))
             i++;
         if (i == n && PyBytes_CheckExact(data)) {
