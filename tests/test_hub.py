@@ -266,7 +266,7 @@ class TCPTests(TestCase):
     @inlineCallbacks
     def test_moreThanOneRead(self) -> Generator[Deferred, Any, None]:
         """
-        Bytes that take several reads all arrive, though the peer sends nothing after them (the kernel reports them once).
+        Bytes that take several reads all arrive, though the peer sends nothing after them.
         """
         server, client = yield self.connected(bufferSize=16)
         data = os.urandom(1000)
