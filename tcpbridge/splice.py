@@ -19,28 +19,21 @@ from zope.interface import implementer
 from tcpbridge import dle, hub
 from tcpbridge.segment import MSS, Segmenter
 from tcpbridge.trace import TO_HOST, TO_PEER
-from tcpbridge.writethrough import makeWriter, writable, writeNow
+from tcpbridge.writethrough import makeWriter, sendSome, writable
 
 
 def peerWriter(peer: ITransport) -> Callable[[bytes], None]:
     """
     How a session writes to its peer, chosen once: a plain TCP connection
     straight through its socket (see L{makeWriter}), another plain file
-    descriptor through L{writeNow}, anything else (TLS, a datagram
-    adapter) through its own C{write}.
+    descriptor through its C{writeSomeData} (L{sendSome}), anything else
+    (TLS, a datagram adapter) through its own C{write}.
     """
     if not writable(peer):
         return peer.write
     socket = getattr(peer, "socket", None)
-    if socket is not None:
-        return makeWriter(peer, socket.send, peer.write)  # type: ignore[arg-type]
-
-    def write(data: bytes) -> None:
-        rest = writeNow(peer, data)  # type: ignore[arg-type]
-        if rest:
-            peer.write(rest)
-
-    return write
+    send = socket.send if socket is not None else sendSome(peer)  # type: ignore[arg-type]
+    return makeWriter(peer, send, peer.write)  # type: ignore[arg-type]
 
 
 @implementer(IPushProducer)

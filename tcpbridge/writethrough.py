@@ -12,9 +12,10 @@ that queue grows).  Not under TLS, where the bytes must be encrypted first.
 What a session's transport is (a plain file descriptor, or TLS from its
 first byte) does not change while it lives, so a writer that writes to one
 transport many times asks L{writable} once and then writes each chunk
-through L{makeWriter}'s function (straight to the system call: the serial
-line and a plain TCP peer) or L{writeNow}, rather than paying for the
-checks on every chunk at a serial line's rate.
+through L{makeWriter}'s function (straight to the system call for the
+serial line and a plain TCP peer, through L{sendSome} for another plain
+file descriptor), rather than paying for the checks on every chunk at a
+serial line's rate.
 """
 
 from typing import Callable
@@ -24,7 +25,7 @@ from twisted.internet import abstract
 
 def writable(transport: object) -> bool:
     """
-    Whether C{transport} is a plain file descriptor that L{writeNow} may
+    Whether C{transport} is a plain file descriptor that L{makeWriter} may
     write to (not TLS, whose bytes must be encrypted first).
     """
     return isinstance(transport, abstract.FileDescriptor) and not getattr(
@@ -32,29 +33,19 @@ def writable(transport: object) -> bool:
     )
 
 
-def writeNow(transport: abstract.FileDescriptor, data: bytes) -> bytes:
+def sendSome(transport: abstract.FileDescriptor) -> Callable[[bytes], int]:
     """
-    Hand C{data} to the kernel now if the L{writable} C{transport} is
-    connected with nothing queued.
+    A C{send} for L{makeWriter} made of C{transport}'s own C{writeSomeData}
+    (for a plain file descriptor that is not a socket): the bytes taken, or
+    0 where it would block or failed (the queued write meets the error
+    again and reports it the usual way).
+    """
 
-    @return: the bytes the kernel did not take (all of them when it could
-        not be written now): the caller passes them to the transport's own
-        C{write}.
-    """
-    if (
-        transport._tempDataLen
-        or transport.offset != len(transport.dataBuffer)
-        or not transport.connected
-        or transport.disconnecting
-        or not data
-    ):
-        return data
-    written = transport.writeSomeData(data)
-    if not isinstance(written, int) or written <= 0:
-        # Would block, or an error: the queued write meets it again and
-        # reports it the usual way.
-        return data
-    return data[written:] if written < len(data) else b""
+    def send(data: bytes) -> int:
+        written = transport.writeSomeData(data)
+        return written if isinstance(written, int) and written > 0 else 0
+
+    return send
 
 
 def makeWriter(
@@ -69,7 +60,7 @@ def makeWriter(
     C{write}) queues what it did not take, or all of it when something is
     queued already, or the transport is closing.
 
-    This is L{writeNow} and the C{write} after it in one call, without the
+    Given the system call itself (not L{sendSome}), this goes without the
     transport's C{writeSomeData} and its wrappers: at a serial line's rate a
     session writes each side a few dozen bytes at a time, and every layer
     between the bytes and the system call costs about as much as the bytes.

@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tcpbridge.serial import FileDescriptorTransport
 from tcpbridge.splice import Splice
-from tcpbridge.writethrough import makeWriter, writable, writeNow
+from tcpbridge.writethrough import makeWriter, sendSome, writable
 
 
 class KernelStandIn(FileDescriptor):
@@ -40,26 +40,39 @@ class KernelStandIn(FileDescriptor):
         return n
 
 
-class WriteNowTests(SynchronousTestCase):
+def queued(transport: FileDescriptor) -> bytes:
     """
-    Tests for L{writeNow}.
+    What C{transport} holds to write on a later turn.
     """
+    return bytes(transport.dataBuffer) + b"".join(transport._tempDataBuffer)
+
+
+class SendSomeTests(SynchronousTestCase):
+    """
+    Tests for L{makeWriter} over L{sendSome}: a plain file descriptor's
+    C{writeSomeData} takes what it can when nothing is queued.
+    """
+
+    def write(self, transport: KernelStandIn, data: bytes) -> None:
+        makeWriter(transport, sendSome(transport), transport.write)(data)
 
     def test_nothingQueued(self) -> None:
         """
         With nothing queued the bytes go to the kernel at once and nothing is left to queue.
         """
         transport = KernelStandIn()
-        self.assertEqual(writeNow(transport, b"abc"), b"")
+        self.write(transport, b"abc")
         self.assertEqual(transport.taken, [b"abc"])
+        self.assertEqual(queued(transport), b"")
 
     def test_partial(self) -> None:
         """
-        What the kernel does not take is given back, in order.
+        What the kernel does not take is queued, in order.
         """
         transport = KernelStandIn(room=2)
-        self.assertEqual(writeNow(transport, b"abcde"), b"cde")
+        self.write(transport, b"abcde")
         self.assertEqual(transport.taken, [b"ab"])
+        self.assertEqual(queued(transport), b"cde")
 
     def test_queuedFirst(self) -> None:
         """
@@ -67,29 +80,33 @@ class WriteNowTests(SynchronousTestCase):
         """
         transport = KernelStandIn()
         transport.write(b"first")
-        self.assertEqual(writeNow(transport, b"second"), b"second")
+        self.write(transport, b"second")
         self.assertEqual(transport.taken, [])
+        self.assertEqual(queued(transport), b"firstsecond")
 
     def test_wouldBlockOrError(self) -> None:
         """
         A kernel that takes nothing, or fails, leaves all the bytes to the queued write.
         """
-        transport = KernelStandIn(room=0)
-        self.assertEqual(writeNow(transport, b"abc"), b"abc")
-        transport.error = main.CONNECTION_LOST
-        self.assertEqual(writeNow(transport, b"abc"), b"abc")
+        full = KernelStandIn(room=0)
+        self.write(full, b"abc")
+        self.assertEqual(queued(full), b"abc")
+        failing = KernelStandIn()
+        failing.error = main.CONNECTION_LOST
+        self.write(failing, b"abc")
+        self.assertEqual((failing.taken, queued(failing)), ([], b"abc"))
 
     def test_notConnectedOrClosing(self) -> None:
         """
         A transport that is closing or closed is not written through.
         """
-        transport = KernelStandIn()
-        transport.disconnecting = True
-        self.assertEqual(writeNow(transport, b"abc"), b"abc")
-        transport.disconnecting = False
-        transport.connected = 0
-        self.assertEqual(writeNow(transport, b"abc"), b"abc")
-        self.assertEqual(transport.taken, [])
+        closing = KernelStandIn()
+        closing.disconnecting = True
+        self.write(closing, b"abc")
+        closed = KernelStandIn()
+        closed.connected = 0
+        self.write(closed, b"abc")
+        self.assertEqual((closing.taken, closed.taken), ([], []))
 
     def test_writable(self) -> None:
         """
